@@ -1,0 +1,21 @@
+# Finds a Python interpreter that can `import torch` (the export scripts need it). Debian's python3-torch
+# lives under /usr/bin/python3 while another python3 may come first on PATH, so candidates are tried in order.
+set(TICKINFER_PYTHON "" CACHE FILEPATH "Python interpreter with torch, for scripts/export_model.py")
+if(NOT TICKINFER_PYTHON)
+  foreach(_candidate $ENV{TICKINFER_PYTHON} /usr/bin/python3 python3 python)
+    find_program(_tickinfer_py NAMES ${_candidate} NO_CACHE)
+    if(_tickinfer_py)
+      execute_process(COMMAND ${_tickinfer_py} -c "import torch" RESULT_VARIABLE _rc OUTPUT_QUIET ERROR_QUIET)
+      if(_rc EQUAL 0)
+        set(TICKINFER_PYTHON ${_tickinfer_py} CACHE FILEPATH "Python interpreter with torch" FORCE)
+        break()
+      endif()
+    endif()
+    unset(_tickinfer_py)
+  endforeach()
+endif()
+if(NOT TICKINFER_PYTHON)
+  message(FATAL_ERROR "No Python with torch found (tried $TICKINFER_PYTHON, /usr/bin/python3, python3). "
+                      "Run scripts/install-deps.sh or set -DTICKINFER_PYTHON=...")
+endif()
+message(STATUS "tickinfer: export scripts use ${TICKINFER_PYTHON}")

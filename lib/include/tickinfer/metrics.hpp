@@ -1,0 +1,62 @@
+#pragma once
+// Pipeline metrics: per-stage latency histograms, counters, batch sizes; snapshot and Prometheus text.
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tickinfer/histogram.hpp"
+
+namespace tickinfer {
+
+/// A counter on its own cache line so producers and workers do not false-share.
+struct alignas(64) Counter {
+  std::atomic<std::uint64_t> value{0};
+  // Relaxed: a statistic, it orders nothing.
+  void add(std::uint64_t n = 1) noexcept { value.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t load() const noexcept { return value.load(std::memory_order_relaxed); }
+};
+static_assert(sizeof(Counter) == 64, "one counter per cache line to avoid false sharing");
+
+struct MetricsSnapshot {
+  HistogramSnapshot queue_wait;       // accepted -> its batch starts forming
+  HistogramSnapshot batch_formation;  // batch starts forming -> forward starts (max_delay wait, staging)
+  HistogramSnapshot forward;          // forward start -> end, per batch
+  HistogramSnapshot end_to_end;       // accepted -> completion callback starts
+  std::uint64_t accepted = 0, rejected = 0, invalid = 0;
+  std::uint64_t ok = 0, expired = 0, model_errors = 0, cancelled = 0;
+  std::uint64_t batches = 0, failed_batches = 0, callback_exceptions = 0, padded_rows = 0;
+  std::vector<std::uint64_t> batch_sizes;  // batch_sizes[n] = batches of n real rows
+  std::uint64_t model_version = 0;         // version of the latest batch run
+  std::uint64_t model_swaps_seen = 0;      // times a worker picked up a newly published model
+
+  std::uint64_t completed() const noexcept { return ok + expired + model_errors + cancelled; }
+};
+
+/// Live metrics of one pipeline. Thread-safe: producers and workers update, anyone snapshots.
+class Metrics {
+ public:
+  explicit Metrics(std::size_t max_batch);
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  LatencyHistogram queue_wait, batch_formation, forward, end_to_end;
+  Counter accepted, rejected, invalid, ok, expired, model_errors, cancelled;
+  Counter batches, failed_batches, callback_exceptions, padded_rows, model_swaps_seen;
+  std::atomic<std::uint64_t> model_version{0};
+
+  void record_batch_size(std::size_t rows) noexcept {
+    batch_sizes_[rows < batch_sizes_.size() ? rows : batch_sizes_.size() - 1].fetch_add(1, std::memory_order_relaxed);
+  }
+
+  MetricsSnapshot snapshot() const;
+
+ private:
+  std::vector<std::atomic<std::uint64_t>> batch_sizes_;
+};
+
+/// Prometheus text exposition (version 0.0.4) of a snapshot; metric names start with `prefix`.
+std::string to_prometheus(const MetricsSnapshot& snapshot, const std::string& prefix = "tickinfer");
+
+}  // namespace tickinfer

@@ -1,0 +1,51 @@
+#pragma once
+// An immutable, loaded model version: what the pipeline runs and what results report.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tickinfer {
+
+/// Written by scripts/export_model.py into the archive as the extra file "tickinfer.json".
+struct ModelMetadata {
+  int format_version = 0;                 // kMetadataFormatVersion
+  std::string name;                       // e.g. "mlp"
+  std::uint64_t version = 0;              // e.g. the training epoch; results report it
+  std::vector<std::string> input_names;   // one per feature, in order
+  std::vector<std::string> output_names;  // one per output, in order
+  std::string feature_schema_hash;        // hash of the ordered feature list and its parameters
+  std::vector<std::vector<float>> golden_inputs;   // rows of input_names.size() values
+  std::vector<std::vector<float>> golden_outputs;  // rows of output_names.size() values
+};
+
+inline constexpr int kMetadataFormatVersion = 1;
+inline constexpr const char* kMetadataFileName = "tickinfer.json";
+
+/// A loaded model. Immutable after construction, so any number of workers may share it
+/// (held as std::shared_ptr<const Model>); it is freed when the last batch using it ends.
+class Model {
+ public:
+  virtual ~Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelMetadata& metadata() const noexcept { return metadata_; }
+  std::uint64_t version() const noexcept { return version_; }
+  std::size_t input_width() const noexcept { return metadata_.input_names.size(); }
+  std::size_t output_width() const noexcept { return metadata_.output_names.size(); }
+  /// Where it came from (file path or a test's label).
+  const std::string& source() const noexcept { return source_; }
+
+ protected:
+  Model(ModelMetadata metadata, std::uint64_t version, std::string source)
+      : metadata_(std::move(metadata)), version_(version), source_(std::move(source)) {}
+
+ private:
+  ModelMetadata metadata_;
+  std::uint64_t version_;
+  std::string source_;
+};
+
+}  // namespace tickinfer
