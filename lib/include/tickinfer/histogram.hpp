@@ -40,7 +40,7 @@ class LatencyHistogram {
 
   static constexpr std::size_t bucket_of(std::uint64_t value) noexcept {
     if (value < kSubBuckets) return static_cast<std::size_t>(value);
-    const int exponent = std::bit_width(value) - 1;  // >= kSubBits
+    const int exponent = static_cast<int>(std::bit_width(value)) - 1;  // >= kSubBits
     if (exponent > kMaxExponent) return kBuckets - 1;
     const std::uint64_t sub = (value >> (exponent - kSubBits)) & (kSubBuckets - 1);
     return static_cast<std::size_t>(kSubBuckets * static_cast<std::uint64_t>(exponent - kSubBits + 1) + sub);
@@ -57,11 +57,11 @@ class LatencyHistogram {
     return std::uint64_t{1} << (bucket / kSubBuckets - 1);
   }
 
+  /// Any number of threads may record concurrently.
   void record(std::int64_t nanoseconds) noexcept {
-    const std::uint64_t value = nanoseconds > 0 ? static_cast<std::uint64_t>(nanoseconds) : 0;
+    const std::uint64_t value = clamp(nanoseconds);
     // Relaxed everywhere: each field is an independent statistic; no other data is published through them.
     counts_[bucket_of(value)].fetch_add(1, std::memory_order_relaxed);
-    count_.fetch_add(1, std::memory_order_relaxed);
     sum_.fetch_add(value, std::memory_order_relaxed);
     std::uint64_t seen = min_.load(std::memory_order_relaxed);
     while (value < seen && !min_.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
@@ -71,14 +71,29 @@ class LatencyHistogram {
     }
   }
 
+  /// Faster record() for a histogram with a single writer thread (a worker's own): plain loads and
+  /// stores, no locked read-modify-write. Snapshots from other threads stay safe (each field is atomic).
+  void record_exclusive(std::int64_t nanoseconds) noexcept {
+    const std::uint64_t value = clamp(nanoseconds);
+    auto& bucket = counts_[bucket_of(value)];
+    // Relaxed: single writer, so load+store cannot lose an update; readers only need untorn values.
+    bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    sum_.store(sum_.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);
+    if (value < min_.load(std::memory_order_relaxed)) min_.store(value, std::memory_order_relaxed);
+    if (value > max_.load(std::memory_order_relaxed)) max_.store(value, std::memory_order_relaxed);
+  }
+
   HistogramSnapshot snapshot() const;
   /// Not atomic with respect to concurrent record(); meant for between runs.
   void reset() noexcept;
 
  private:
+  static constexpr std::uint64_t clamp(std::int64_t nanoseconds) noexcept {
+    return nanoseconds > 0 ? static_cast<std::uint64_t>(nanoseconds) : 0;
+  }
+
   std::array<std::atomic<std::uint64_t>, kBuckets> counts_{};
-  alignas(64) std::atomic<std::uint64_t> count_{0};
-  std::atomic<std::uint64_t> sum_{0};
+  alignas(64) std::atomic<std::uint64_t> sum_{0};
   std::atomic<std::uint64_t> min_{std::numeric_limits<std::uint64_t>::max()};
   std::atomic<std::uint64_t> max_{0};
 };

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -34,26 +35,38 @@ struct MetricsSnapshot {
   std::uint64_t completed() const noexcept { return ok + expired + model_errors + cancelled; }
 };
 
+/// One worker's latency histograms and batch sizes. Written only by that worker (so records need no
+/// locked instructions); read by snapshots from any thread.
+struct WorkerStats {
+  explicit WorkerStats(std::size_t max_batch) : batch_sizes(max_batch + 1) {}
+  LatencyHistogram queue_wait, batch_formation, forward, end_to_end;
+  std::vector<std::atomic<std::uint64_t>> batch_sizes;  // [n] = batches of n real rows
+
+  void record_batch_size(std::size_t rows) noexcept {
+    auto& bucket = batch_sizes[rows < batch_sizes.size() ? rows : batch_sizes.size() - 1];
+    // Relaxed load+store: single writer; readers only need untorn values.
+    bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+};
+
 /// Live metrics of one pipeline. Thread-safe: producers and workers update, anyone snapshots.
 class Metrics {
  public:
-  explicit Metrics(std::size_t max_batch);
+  Metrics(std::size_t max_batch, std::size_t workers);
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  LatencyHistogram queue_wait, batch_formation, forward, end_to_end;
+  /// Call from worker `index` only (for writing).
+  WorkerStats& worker(std::size_t index) noexcept { return *workers_[index]; }
+
   Counter accepted, rejected, invalid, ok, expired, model_errors, cancelled;
   Counter batches, failed_batches, callback_exceptions, padded_rows, model_swaps_seen;
   std::atomic<std::uint64_t> model_version{0};
 
-  void record_batch_size(std::size_t rows) noexcept {
-    batch_sizes_[rows < batch_sizes_.size() ? rows : batch_sizes_.size() - 1].fetch_add(1, std::memory_order_relaxed);
-  }
-
   MetricsSnapshot snapshot() const;
 
  private:
-  std::vector<std::atomic<std::uint64_t>> batch_sizes_;
+  std::vector<std::unique_ptr<WorkerStats>> workers_;
 };
 
 /// Prometheus text exposition (version 0.0.4) of a snapshot; metric names start with `prefix`.

@@ -35,8 +35,14 @@ std::shared_ptr<const Model> load_torchscript(const std::filesystem::path& path,
 /// for tools and tests, not the hot path.
 std::vector<float> run_model(const Model& model, const std::vector<float>& inputs, std::size_t rows);
 
-/// CPU backend: runs under torch::InferenceMode on the worker thread.
+struct CpuBackendOptions {
+  int intra_op_threads = 1;  // torch::set_num_threads() at creation (process-wide); 0 leaves LibTorch's default
+};
+
+/// CPU backend: runs under torch::InferenceMode on the worker thread. The no-argument form uses
+/// CpuBackendOptions{} (one intra-op thread: lowest latency for small batches).
 std::shared_ptr<const Backend> make_cpu_backend();
+std::shared_ptr<const Backend> make_cpu_backend(const CpuBackendOptions& options);
 
 /// "cpu" or "cuda[:N]". Throws Error(kUnsupported) when the build or machine has no CUDA.
 std::shared_ptr<const Backend> make_backend(std::string_view device);

@@ -1,0 +1,70 @@
+#include "support/fake_model.hpp"
+
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+#include "tickinfer/clock.hpp"
+
+namespace tickinfer::testing {
+namespace {
+
+ModelMetadata fake_metadata(std::size_t width) {
+  ModelMetadata m;
+  m.format_version = kMetadataFormatVersion;
+  m.name = "fake";
+  for (std::size_t i = 0; i < width; ++i) m.input_names.push_back("f" + std::to_string(i));
+  m.output_names = {"sum", "first"};
+  return m;
+}
+
+class FakeRunner : public Runner {
+ public:
+  FakeRunner(const FakeBackend& backend, std::size_t max_batch, std::size_t width)
+      : backend_(backend), width_(width), input_(max_batch * width), output_(max_batch * 2) {}
+
+  std::span<float> input(std::size_t rows) override { return {input_.data(), rows * width_}; }
+
+  std::span<const float> run(const Model& model, std::size_t rows) override {
+    const auto& fake = dynamic_cast<const FakeModel&>(model);
+    backend_.forwards.fetch_add(1, std::memory_order_relaxed);
+    backend_.rows_run.fetch_add(rows, std::memory_order_relaxed);
+    if (fake.forward_time().count() > 0) {
+      const std::int64_t until = now_ns() + fake.forward_time().count() * 1000;
+      while (now_ns() < until) {
+      }
+    }
+    for (std::size_t r = 0; r < rows; ++r) {
+      if (input_[r * width_] == FakeModel::kThrowOn) throw std::runtime_error("fake model refused row " + std::to_string(r));
+    }
+    for (std::size_t r = 0; r < rows; ++r) fake.reference(&input_[r * width_], &output_[r * 2]);
+    return {output_.data(), rows * 2};
+  }
+
+ private:
+  const FakeBackend& backend_;
+  std::size_t width_;
+  std::vector<float> input_, output_;
+};
+
+}  // namespace
+
+FakeModel::FakeModel(std::size_t width, std::uint64_t version, float scale, float offset,
+                     std::chrono::microseconds forward_time)
+    : Model(fake_metadata(width), version, "fake-v" + std::to_string(version)),
+      scale_(scale),
+      offset_(offset),
+      forward_time_(forward_time) {}
+
+void FakeModel::reference(const float* features, float* out) const {
+  const float sum = std::accumulate(features, features + input_width(), 0.0f);
+  out[0] = features[0] == kNanOn ? std::numeric_limits<float>::quiet_NaN() : sum * scale_ + offset_;
+  out[1] = features[0];
+}
+
+std::unique_ptr<Runner> FakeBackend::make_runner(std::size_t max_batch, std::size_t input_width) const {
+  return std::make_unique<FakeRunner>(*this, max_batch, input_width);
+}
+
+}  // namespace tickinfer::testing

@@ -1,0 +1,46 @@
+#pragma once
+// A Torch-free model and backend for pipeline tests (and ThreadSanitizer runs).
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tickinfer/model.hpp"
+#include "tickinfer/runner.hpp"
+
+namespace tickinfer::testing {
+
+/// outputs[row] = {sum(features) * scale + offset, features[0]}; behaviours triggered by feature 0:
+/// kThrowOn -> the batch throws; kNanOn -> that row's first output is NaN.
+class FakeModel : public Model {
+ public:
+  static constexpr float kThrowOn = -999.0f;
+  static constexpr float kNanOn = 1e9f;
+
+  FakeModel(std::size_t width, std::uint64_t version, float scale = 1.0f, float offset = 0.0f,
+            std::chrono::microseconds forward_time = std::chrono::microseconds(0));
+
+  float scale() const noexcept { return scale_; }
+  float offset() const noexcept { return offset_; }
+  std::chrono::microseconds forward_time() const noexcept { return forward_time_; }
+  /// Expected outputs for one row.
+  void reference(const float* features, float* out) const;
+
+ private:
+  float scale_, offset_;
+  std::chrono::microseconds forward_time_;
+};
+
+/// Runs FakeModel; counts forwards and rows so tests can check batching.
+class FakeBackend : public Backend {
+ public:
+  std::unique_ptr<Runner> make_runner(std::size_t max_batch, std::size_t input_width) const override;
+  std::string name() const override { return "fake"; }
+
+  mutable std::atomic<std::uint64_t> forwards{0};
+  mutable std::atomic<std::uint64_t> rows_run{0};
+};
+
+}  // namespace tickinfer::testing
