@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build git
+  build-essential cmake ninja-build git clang-format
   libtorch-dev python3-torch python3-numpy
   # Debian's reference BLAS makes a batch-64 MLP forward ~10x slower than OpenBLAS.
   libopenblas0-openmp
