@@ -299,8 +299,7 @@ TEST(ParseMetadata, GoldenRowOfWrongWidthNamesTheRow) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kMalformedMetadata);
     EXPECT_NE(std::string(e.what()).find("label.pt"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("'golden.inputs[1]' has 1 values, expected 2"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("'golden.inputs[1]' has 1 values, expected 2"), std::string::npos) << e.what();
   }
 }
 
@@ -345,8 +344,11 @@ TEST_P(CpuRunnerBatching, BatchedOutputsEqualPerSampleOutputsForEveryBatchSize) 
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, CpuRunnerBatching, ::testing::Values("mlp.pt", "deep.pt"),
-                         [](const auto& info) { return std::string(info.param).substr(0, std::string(info.param).find('.')); });
+std::string file_stem(const ::testing::TestParamInfo<const char*>& param_info) {
+  return fs::path(param_info.param).stem().string();
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, CpuRunnerBatching, ::testing::Values("mlp.pt", "deep.pt"), file_stem);
 
 TEST(CpuRunner, MatchesRunModelAndGrowsItsOutputForAWiderModel) {
   const auto mlp = load_torchscript(model_path("mlp.pt"));

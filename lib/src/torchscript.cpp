@@ -47,9 +47,10 @@ std::string exception_text(const std::exception& e) {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
-std::string format_value(double value) {
+// Nine significant digits round-trip a float, so expected/got show the real difference.
+std::string format_value(double value, int precision = 9) {
   std::ostringstream out;
-  out << std::setprecision(9) << value;
+  out << std::setprecision(precision) << value;
   return out.str();
 }
 
@@ -171,7 +172,8 @@ void check_golden(const internal::TorchModel& model, float tolerance) {
     throw Error(ErrorCode::kModelError, model.source() + ": forward failed on the golden inputs: " + exception_text(e));
   }
   output = output.to(torch::kCPU, torch::kFloat).contiguous();
-  if (output.dim() == 0 || output.size(0) != to_i64(rows) || static_cast<std::size_t>(output.numel()) != rows * out_width) {
+  if (output.dim() == 0 || output.size(0) != to_i64(rows) ||
+      static_cast<std::size_t>(output.numel()) != rows * out_width) {
     throw Error(ErrorCode::kGoldenMismatch, model.source() + ": forward returned shape " + shape_of(output) + " for " +
                                                 std::to_string(rows) + " golden rows, the metadata declares " +
                                                 std::to_string(out_width) + " outputs");
@@ -189,10 +191,9 @@ void check_golden(const internal::TorchModel& model, float tolerance) {
       }
       const float diff = std::abs(value - expected);
       if (!(diff <= tolerance)) {
-        throw Error(ErrorCode::kGoldenMismatch, model.source() + ": " + where + ": expected " +
-                                                    format_value(expected) + ", got " + format_value(value) +
-                                                    " (|diff| " + format_value(diff) + " > tolerance " +
-                                                    format_value(tolerance) + ")");
+        throw Error(ErrorCode::kGoldenMismatch, model.source() + ": " + where + ": expected " + format_value(expected) +
+                                                    ", got " + format_value(value) + " (|diff| " + format_value(diff) +
+                                                    " > tolerance " + format_value(tolerance, 3) + ")");
       }
     }
   }
@@ -221,7 +222,8 @@ class CpuRunner final : public Runner {
         input_(torch::zeros({to_i64(max_batch), to_i64(input_width)}, torch::kFloat)),
         input_data_(input_.data_ptr<float>()),
         output_(max_batch) {
-    if (max_batch == 0 || input_width == 0) throw Error(ErrorCode::kInvalidConfig, "cpu runner: max_batch and input_width must be > 0");
+    if (max_batch == 0 || input_width == 0)
+      throw Error(ErrorCode::kInvalidConfig, "cpu runner: max_batch and input_width must be > 0");
     // One view per row count, so run() hands the executor a ready tensor instead of slicing per batch.
     views_.reserve(max_batch + 1);
     for (std::size_t rows = 0; rows <= max_batch; ++rows) views_.push_back(input_.narrow(0, 0, to_i64(rows)));
@@ -229,13 +231,16 @@ class CpuRunner final : public Runner {
   }
 
   std::span<float> input(std::size_t rows) override {
-    if (rows > max_batch_) throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " + std::to_string(max_batch_));
+    if (rows > max_batch_)
+      throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " +
+                              std::to_string(max_batch_));
     return {input_data_, rows * width_};
   }
 
   std::span<const float> run(const Model& model, std::size_t rows) override {
     const auto* torch_model = dynamic_cast<const internal::TorchModel*>(&model);
-    if (torch_model == nullptr) throw std::runtime_error("cpu runner: " + model.source() + " is not a TorchScript model");
+    if (torch_model == nullptr)
+      throw std::runtime_error("cpu runner: " + model.source() + " is not a TorchScript model");
     if (!torch_model->device().is_cpu()) {
       throw std::runtime_error("cpu runner: " + model.source() + " is loaded on " + torch_model->device().str());
     }
@@ -243,7 +248,9 @@ class CpuRunner final : public Runner {
       throw std::runtime_error("cpu runner: " + model.source() + " has " + std::to_string(model.input_width()) +
                                " input features, the runner stages " + std::to_string(width_));
     }
-    if (rows > max_batch_) throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " + std::to_string(max_batch_));
+    if (rows > max_batch_)
+      throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " +
+                              std::to_string(max_batch_));
     const std::size_t out_width = model.output_width();
     const std::size_t count = rows * out_width;
     if (rows == 0) return {};
@@ -273,7 +280,8 @@ class CpuRunner final : public Runner {
     }
     if (output.dim() == 0 || output.size(0) != to_i64(rows) || static_cast<std::size_t>(output.numel()) != count) {
       throw std::runtime_error(model.source() + ": forward returned shape " + shape_of(output) + " for " +
-                               std::to_string(rows) + " rows, expected " + std::to_string(out_width) + " outputs per row");
+                               std::to_string(rows) + " rows, expected " + std::to_string(out_width) +
+                               " outputs per row");
     }
     std::memcpy(output_.data(), output.data_ptr<float>(), count * sizeof(float));
     return {output_.data(), count};
@@ -282,10 +290,10 @@ class CpuRunner final : public Runner {
  private:
   std::size_t max_batch_;
   std::size_t width_;
-  at::Tensor input_;                // [max_batch, width], the staging memory input() hands out
+  at::Tensor input_;  // [max_batch, width], the staging memory input() hands out
   float* input_data_;
   std::vector<at::Tensor> views_;  // views_[rows] = input_[0:rows]
-  torch::jit::Stack stack_;         // reused: capacity stays, so forward's argument passing does not allocate
+  torch::jit::Stack stack_;        // reused: capacity stays, so forward's argument passing does not allocate
   std::vector<float> output_;
   std::thread::id thread_;
 };
@@ -304,7 +312,8 @@ std::optional<int> cuda_index(std::string_view device) {
   constexpr std::string_view kPrefix = "cuda:";
   if (!device.starts_with(kPrefix)) return std::nullopt;
   const std::string_view digits = device.substr(kPrefix.size());
-  if (digits.empty() || digits.size() > 3 || !std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+  if (digits.empty() || digits.size() > 3 ||
+      !std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
     throw Error(ErrorCode::kInvalidConfig, "device '" + std::string(device) + "': expected \"cuda:N\"");
   }
   return std::stoi(std::string(digits));
@@ -344,12 +353,13 @@ c10::Device parse_device(std::string_view device) {
 #ifdef TICKINFER_WITH_CUDA
   const auto count = torch::cuda::device_count();
   if (static_cast<std::size_t>(*index) >= count) {
-    throw Error(ErrorCode::kUnsupported, "device '" + std::string(device) + "': this machine has " +
-                                             std::to_string(count) + " CUDA device(s)");
+    throw Error(ErrorCode::kUnsupported,
+                "device '" + std::string(device) + "': this machine has " + std::to_string(count) + " CUDA device(s)");
   }
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(*index));
 #else
-  throw Error(ErrorCode::kUnsupported, "device '" + std::string(device) + "': this build of tickinfer has no CUDA support");
+  throw Error(ErrorCode::kUnsupported,
+              "device '" + std::string(device) + "': this build of tickinfer has no CUDA support");
 #endif
 }
 
@@ -378,8 +388,9 @@ TorchArchive open_torchscript(const fs::path& path, c10::Device device) {
     caffe2::serialize::PyTorchStreamReader reader(source);
     if (!reader.hasRecord("constants.pkl")) {
       throw Error(ErrorCode::kNotTorchScript,
-                  source + ": a zip archive without TorchScript code (a torch.save() checkpoint? export with "
-                           "torch.jit.script or torch.jit.trace)");
+                  source +
+                      ": a zip archive without TorchScript code (a torch.save() checkpoint? export with "
+                      "torch.jit.script or torch.jit.trace)");
     }
     has_metadata = reader.hasRecord(std::string("extra/") + kMetadataFileName);
   } catch (const Error&) {
@@ -389,8 +400,8 @@ TorchArchive open_torchscript(const fs::path& path, c10::Device device) {
                 source + ": truncated or damaged zip archive (" + first_line(exception_text(e)) + ")");
   }
   if (!has_metadata) {
-    throw Error(ErrorCode::kMissingMetadata, source + ": no " + kMetadataFileName +
-                                                 " in the archive (export it with scripts/export_model.py)");
+    throw Error(ErrorCode::kMissingMetadata,
+                source + ": no " + kMetadataFileName + " in the archive (export it with scripts/export_model.py)");
   }
 
   TorchArchive archive;
@@ -399,8 +410,7 @@ TorchArchive open_torchscript(const fs::path& path, c10::Device device) {
   try {
     archive.module = torch::jit::load(source, device, extra_files);
   } catch (const std::exception& e) {
-    throw Error(ErrorCode::kNotTorchScript,
-                source + ": torch::jit::load failed: " + first_line(exception_text(e)));
+    throw Error(ErrorCode::kNotTorchScript, source + ": torch::jit::load failed: " + first_line(exception_text(e)));
   }
   archive.module.eval();
   archive.metadata = parse_metadata(extra_files[kMetadataFileName], source);
@@ -490,7 +500,8 @@ std::shared_ptr<const Model> load_torchscript(const std::filesystem::path& path,
 
 std::vector<float> run_model(const Model& model, const std::vector<float>& inputs, std::size_t rows) {
   const auto* torch_model = dynamic_cast<const internal::TorchModel*>(&model);
-  if (torch_model == nullptr) throw std::invalid_argument("run_model: " + model.source() + " is not a TorchScript model");
+  if (torch_model == nullptr)
+    throw std::invalid_argument("run_model: " + model.source() + " is not a TorchScript model");
   const std::size_t width = model.input_width();
   if (inputs.size() != rows * width) {
     throw std::invalid_argument("run_model: " + std::to_string(inputs.size()) + " values are not " +
@@ -520,8 +531,8 @@ std::vector<float> run_model(const Model& model, const std::vector<float>& input
 
 std::shared_ptr<const Backend> make_cpu_backend(const CpuBackendOptions& options) {
   if (options.intra_op_threads < 0) {
-    throw Error(ErrorCode::kInvalidConfig, "cpu backend: intra_op_threads must be >= 0, got " +
-                                               std::to_string(options.intra_op_threads));
+    throw Error(ErrorCode::kInvalidConfig,
+                "cpu backend: intra_op_threads must be >= 0, got " + std::to_string(options.intra_op_threads));
   }
   if (options.intra_op_threads > 0) at::set_num_threads(options.intra_op_threads);
   return std::make_shared<const CpuBackend>();
@@ -538,7 +549,8 @@ std::shared_ptr<const Backend> make_backend(std::string_view device) {
 #ifdef TICKINFER_WITH_CUDA
   return make_cuda_backend(*index);
 #else
-  throw Error(ErrorCode::kUnsupported, "device '" + std::string(device) + "': this build of tickinfer has no CUDA runner");
+  throw Error(ErrorCode::kUnsupported,
+              "device '" + std::string(device) + "': this build of tickinfer has no CUDA runner");
 #endif
 }
 

@@ -1,0 +1,61 @@
+#pragma once
+// Streams NASDAQ TotalView-ITCH 5.0 files (BinaryFILE framing) as Events.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tickinfer/feed/byte_source.hpp"
+#include "tickinfer/feed/event.hpp"
+#include "tickinfer/feed/parse_report.hpp"
+#include "tickinfer/feed/symbol.hpp"
+
+namespace tickinfer::feed {
+
+/// Message length (without the 2-byte length prefix) that ITCH 5.0 defines for a type byte; 0 when the
+/// type is not in the spec. Covers S R H Y L V W K J h A F E C X D U P Q B I N O.
+std::size_t itch_message_length(char type) noexcept;
+
+struct ItchOptions {
+  ParsePolicy policy = ParsePolicy::kStop;
+};
+
+/// Each message is a 2-byte big-endian length then the message: type, stock locate (-> Event::symbol),
+/// tracking number (dropped), 6-byte timestamp (-> ts_ns, ns after midnight), then big-endian fields.
+/// Every spec type becomes one Event (see EventKind for the field mapping); Price(4) fields stay in
+/// kItchPriceScale units. Bad input is located by byte offset of its length prefix. Stock Directory
+/// messages also fill symbols(). Not thread-safe; the hot path allocates nothing (symbols() grows only
+/// on directory messages).
+class ItchReader {
+ public:
+  static ItchReader open(const std::string& path, ItchOptions options = {});
+  ItchReader(ByteSource source, ItchOptions options);
+
+  bool next(Event& out);
+  std::size_t read(std::span<Event> out);
+
+  /// Directory entries seen so far, by locate code.
+  std::vector<SymbolInfo> symbols() const;
+  /// The directory of the whole input, from a pass that decodes only 'R' messages (the read position
+  /// and stats are untouched). Capture conversion uses it to write the symbol table up front.
+  std::vector<SymbolInfo> scan_directory() const;
+  const ParseStats& stats() const noexcept { return stats_; }
+  std::uint64_t offset() const noexcept { return pos_; }
+  const std::string& name() const noexcept { return source_.name(); }
+
+ private:
+  bool fail(std::uint64_t offset, ParseIssue issue, std::string detail);
+  bool decode(const unsigned char* m, std::uint64_t offset, Event& out);
+
+  ByteSource source_;
+  ItchOptions options_;
+  std::size_t pos_ = 0;
+  std::int64_t last_ts_ = 0;
+  std::vector<std::array<char, 8>> names_;  // by locate; all spaces = no directory entry yet
+  ParseStats stats_;
+};
+
+}  // namespace tickinfer::feed
