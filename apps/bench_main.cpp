@@ -67,7 +67,8 @@ std::vector<float> random_rows(std::size_t rows, std::size_t width, unsigned see
   return v;
 }
 
-json bench_forward(const ti::Model& model, const Options& opt, std::vector<std::pair<std::size_t, ti::HistogramSnapshot>>& out) {
+json bench_forward(const ti::Model& model, const Options& opt,
+                   std::vector<std::pair<std::size_t, ti::HistogramSnapshot>>& out) {
   auto backend = ti::make_cpu_backend();
   auto runner = backend->make_runner(opt.max_batch, model.input_width());
   json rows = json::array();
@@ -215,8 +216,8 @@ int main(int argc, char** argv) {
     auto model = ti::load_torchscript(opt.model, load);
     auto slot = std::make_shared<ti::ModelSlot>(model);
     std::printf("tickinfer-bench: model %s (%s v%llu), %zu -> %zu, %u hardware threads\n", opt.model.c_str(),
-                model->metadata().name.c_str(), static_cast<unsigned long long>(model->version()),
-                model->input_width(), model->output_width(), std::thread::hardware_concurrency());
+                model->metadata().name.c_str(), static_cast<unsigned long long>(model->version()), model->input_width(),
+                model->output_width(), std::thread::hardware_concurrency());
 
     std::vector<std::pair<std::size_t, ti::HistogramSnapshot>> forward;
     json report;
@@ -226,8 +227,8 @@ int main(int argc, char** argv) {
                        {"inputs", model->input_width()},
                        {"outputs", model->output_width()}};
     report["forward"] = bench_forward(*model, opt, forward);
-    std::printf("\nbare forward (Runner::run, no pipeline), us:\n  %6s %9s %9s %9s %9s %12s\n", "batch", "p50",
-                "p99", "p99.9", "max", "rows/s");
+    std::printf("\nbare forward (Runner::run, no pipeline), us:\n  %6s %9s %9s %9s %9s %12s\n", "batch", "p50", "p99",
+                "p99.9", "max", "rows/s");
     for (const auto& [batch, h] : forward)
       std::printf("  %6zu %9s %9s %9s %9s %12.0f\n", batch, us(h.percentile(0.5)).c_str(),
                   us(h.percentile(0.99)).c_str(), us(h.percentile(0.999)).c_str(), us(h.max).c_str(),
@@ -251,19 +252,17 @@ int main(int argc, char** argv) {
     const json unbatched = bench_throughput(slot, 1, opt);
     const double ratio = batched["inferences_per_s"].get<double>() / unbatched["inferences_per_s"].get<double>();
     report["throughput"] = {{"batched", batched}, {"unbatched", unbatched}, {"ratio", ratio}};
-    std::printf("\nsaturated throughput:\n  max_batch=%zu: %.0f inferences/s (mean batch %.1f)\n  max_batch=1: %.0f "
-                "inferences/s\n  ratio: %.1fx\n",
-                opt.max_batch, batched["inferences_per_s"].get<double>(), batched["mean_batch"].get<double>(),
-                unbatched["inferences_per_s"].get<double>(), ratio);
+    std::printf(
+        "\nsaturated throughput:\n  max_batch=%zu: %.0f inferences/s (mean batch %.1f)\n  max_batch=1: %.0f "
+        "inferences/s\n  ratio: %.1fx\n",
+        opt.max_batch, batched["inferences_per_s"].get<double>(), batched["mean_batch"].get<double>(),
+        unbatched["inferences_per_s"].get<double>(), ratio);
 
     const double tail_ratio = static_cast<double>(e2e.percentile(0.999)) / static_cast<double>(e2e.percentile(0.5));
     report["targets"] = {
-        {"overhead_p50_ns", overhead_ns},
-        {"overhead_p50_le_3us", overhead_ns <= 3000.0},
-        {"e2e_p999_over_p50", tail_ratio},
-        {"e2e_p999_le_3x_p50", tail_ratio <= 3.0},
-        {"throughput_ratio", ratio},
-        {"throughput_ratio_ge_15x", ratio >= 15.0},
+        {"overhead_p50_ns", overhead_ns},  {"overhead_p50_le_3us", overhead_ns <= 3000.0},
+        {"e2e_p999_over_p50", tail_ratio}, {"e2e_p999_le_3x_p50", tail_ratio <= 3.0},
+        {"throughput_ratio", ratio},       {"throughput_ratio_ge_15x", ratio >= 15.0},
     };
     std::printf("\ntargets: overhead p50 %.2f us (<= 3: %s), p99.9/p50 %.2f (<= 3: %s), batching %.1fx (>= 15: %s)\n",
                 overhead_ns / 1000.0, overhead_ns <= 3000.0 ? "met" : "MISSED", tail_ratio,

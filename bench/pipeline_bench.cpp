@@ -42,8 +42,8 @@ void BM_HistogramRecordExclusive(benchmark::State& state) {
     h.record_exclusive(v);
     v = (v * 7 + 13) & 0xfffff;
   }
-  state.counters["records_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                                       benchmark::Counter::kIsRate);
+  state.counters["records_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_HistogramRecordExclusive);
 
@@ -70,8 +70,8 @@ void BM_BareForward(benchmark::State& state) {
     benchmark::DoNotOptimize(runner->run(*model, batch).data());
     h.record_exclusive(ti::now_ns() - t0);
   }
-  state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch),
-                                                    benchmark::Counter::kIsRate);
+  state.counters["rows_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
   add_percentiles(state, h);
 }
 BENCHMARK(BM_BareForward)->ArgName("batch")->RangeMultiplier(2)->Range(1, 64)->UseRealTime();
@@ -124,8 +124,8 @@ void BM_Submit(benchmark::State& state) {
     if (pipeline->submit(producer, features, ti::kNoDeadline, {ignore}) != ti::SubmitStatus::kAccepted) ++rejected;
   }
   state.counters["rejected"] = static_cast<double>(rejected);
-  state.counters["submits_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                                       benchmark::Counter::kIsRate);
+  state.counters["submits_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Submit)->UseRealTime();
 

@@ -46,7 +46,8 @@ TEST(LatencyHistogram, PercentilesMatchSortedSamplesWithinOnePercent) {
   EXPECT_EQ(snap.min, static_cast<std::uint64_t>(samples.front()));
   EXPECT_EQ(snap.max, static_cast<std::uint64_t>(samples.back()));
   for (double q : {0.5, 0.9, 0.99, 0.999}) {
-    const auto exact = static_cast<double>(samples[static_cast<std::size_t>(q * static_cast<double>(samples.size())) - 1]);
+    const auto exact =
+        static_cast<double>(samples[static_cast<std::size_t>(q * static_cast<double>(samples.size())) - 1]);
     EXPECT_NEAR(static_cast<double>(snap.percentile(q)), exact, exact * 0.01) << q;
   }
 }

@@ -15,6 +15,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tickinfer/error.hpp"
@@ -399,6 +400,28 @@ TEST(CpuRunner, ThrowingModelThrowsWithThePythonMessageAndTheRunnerRecovers) {
   const auto out = run_rows(*runner, *model, rows);
   EXPECT_EQ(out.size(), 4u);
   EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](float v) { return std::isfinite(v); }));
+}
+
+TEST(CpuRunner, OneModelServesRunnersOnSeveralThreadsAtOnce) {
+  const auto model = load_torchscript(model_path("deep.pt"));
+  std::mt19937 rng(9);
+  const auto rows = random_rows(rng, 16, 32);
+  const auto expected = run_model(*model, rows, 16);
+  const auto backend = make_cpu_backend();
+  std::vector<std::thread> threads;
+  std::vector<float> max_diff(3, 0.0f);
+  for (std::size_t t = 0; t < max_diff.size(); ++t) {
+    threads.emplace_back([&, t] {
+      const auto runner = backend->make_runner(16, 32);
+      for (int i = 0; i < 200; ++i) {
+        const auto got = run_rows(*runner, *model, rows);
+        for (std::size_t j = 0; j < got.size(); ++j)
+          max_diff[t] = std::max(max_diff[t], std::abs(got[j] - expected[j]));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const float diff : max_diff) EXPECT_LE(diff, 1e-5f);
 }
 
 TEST(CpuRunner, RejectsAModelOfAnotherWidth) {

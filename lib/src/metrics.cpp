@@ -73,8 +73,7 @@ std::string to_prometheus(const MetricsSnapshot& s, const std::string& prefix) {
     out << prefix << "_requests_completed_total{status=\"" << status << "\"} " << v << '\n';
   write_counter(out, prefix + "_batches_total", "Batches run.", s.batches);
   write_counter(out, prefix + "_batches_failed_total", "Batches whose forward threw.", s.failed_batches);
-  write_counter(out, prefix + "_callback_exceptions_total", "Completion callbacks that threw.",
-                s.callback_exceptions);
+  write_counter(out, prefix + "_callback_exceptions_total", "Completion callbacks that threw.", s.callback_exceptions);
   write_counter(out, prefix + "_padded_rows_total", "Rows of padding added to reach allowed batch sizes.",
                 s.padded_rows);
   write_counter(out, prefix + "_model_swaps_seen_total", "Times a worker picked up a newly published model.",

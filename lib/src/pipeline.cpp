@@ -131,8 +131,7 @@ void validate(const PipelineConfig& c) {
          " workers");
   if (!c.allowed_batch_sizes.empty()) {
     if (!std::is_sorted(c.allowed_batch_sizes.begin(), c.allowed_batch_sizes.end()) ||
-        std::adjacent_find(c.allowed_batch_sizes.begin(), c.allowed_batch_sizes.end()) !=
-            c.allowed_batch_sizes.end())
+        std::adjacent_find(c.allowed_batch_sizes.begin(), c.allowed_batch_sizes.end()) != c.allowed_batch_sizes.end())
       fail("allowed_batch_sizes must be strictly increasing");
     if (c.allowed_batch_sizes.front() == 0) fail("allowed_batch_sizes must be >= 1");
     if (c.allowed_batch_sizes.back() < c.max_batch)
@@ -192,8 +191,7 @@ Producer::~Producer() = default;
 
 Producer Pipeline::make_producer() {
   return Producer(std::unique_ptr<Producer::State>(
-      new Producer::State{moodycamel::ProducerToken(impl_->queue),
-                          moodycamel::ConsumerToken(impl_->free_slots)}));
+      new Producer::State{moodycamel::ProducerToken(impl_->queue), moodycamel::ConsumerToken(impl_->free_slots)}));
 }
 
 SubmitStatus Pipeline::submit(Producer& producer, std::span<const float> features, std::int64_t deadline_ns,
@@ -240,8 +238,7 @@ void Pipeline::Impl::pin(std::size_t index) const {
   const int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   if (rc != 0)
     throw Error(ErrorCode::kInvalidConfig, "pipeline: cannot pin worker " + std::to_string(index) + " to core " +
-                                               std::to_string(config.pin_cores[index]) + ": " +
-                                               std::strerror(rc));
+                                               std::to_string(config.pin_cores[index]) + ": " + std::strerror(rc));
 }
 
 void Pipeline::Impl::warm_up(Runner& runner, const Model& model) const {
@@ -409,8 +406,8 @@ void Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::shared_pt
       ++errors;
     } else {
       result.outputs = outputs.subspan(row * out_width, out_width);
-      const bool finite = std::all_of(result.outputs.begin(), result.outputs.end(),
-                                      [](float v) { return std::isfinite(v); });
+      const bool finite =
+          std::all_of(result.outputs.begin(), result.outputs.end(), [](float v) { return std::isfinite(v); });
       if (finite) {
         result.status = ResultStatus::kOk;
         ++ok;

@@ -36,7 +36,8 @@ class FakeRunner : public Runner {
       }
     }
     for (std::size_t r = 0; r < rows; ++r) {
-      if (input_[r * width_] == FakeModel::kThrowOn) throw std::runtime_error("fake model refused row " + std::to_string(r));
+      if (input_[r * width_] == FakeModel::kThrowOn)
+        throw std::runtime_error("fake model refused row " + std::to_string(r));
     }
     for (std::size_t r = 0; r < rows; ++r) fake.reference(&input_[r * width_], &output_[r * 2]);
     return {output_.data(), rows * 2};

@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "tickinfer/clock.hpp"
 #include "tickinfer/metrics.hpp"
 #include "tickinfer/model_slot.hpp"
 #include "tickinfer/result.hpp"
@@ -21,16 +22,16 @@ enum class IdleStrategy {
 };
 
 struct PipelineConfig {
-  std::size_t feature_width = 0;           // 0: take the model's input width
-  std::size_t max_batch = 64;              // rows per forward
-  std::int64_t max_delay_us = 0;           // >0: wait up to this long (oldest request) for a fuller batch
+  std::size_t feature_width = 0;                 // 0: take the model's input width
+  std::size_t max_batch = 64;                    // rows per forward
+  std::int64_t max_delay_us = 0;                 // >0: wait up to this long (oldest request) for a fuller batch
   std::vector<std::size_t> allowed_batch_sizes;  // empty: any size; else pad up to the next allowed size
-  std::size_t queue_capacity = 65536;      // requests accepted but not yet taken by a worker
-  std::size_t workers = 1;                 // >1 gives up per-producer completion order
+  std::size_t queue_capacity = 65536;            // requests accepted but not yet taken by a worker
+  std::size_t workers = 1;                       // >1 gives up per-producer completion order
   IdleStrategy idle = IdleStrategy::kSpinThenYield;
-  std::vector<int> pin_cores;              // worker i runs on pin_cores[i]; empty: not pinned
-  std::size_t max_producers = 32;          // producers made with make_producer(), sizes the preallocation
-  bool warm_up = true;                     // run every batch size once per worker before serving
+  std::vector<int> pin_cores;      // worker i runs on pin_cores[i]; empty: not pinned
+  std::size_t max_producers = 32;  // producers made with make_producer(), sizes the preallocation
+  bool warm_up = true;             // run every batch size once per worker before serving
 };
 
 class Pipeline;

@@ -26,13 +26,13 @@ const char* to_string(ResultStatus status) noexcept;
 /// Delivered to the Completion on a worker thread. Views are valid only during the callback.
 struct Result {
   ResultStatus status = ResultStatus::kCancelled;
-  std::uint64_t tag = 0;               // the caller's cookie from Completion::tag
-  std::span<const float> outputs;      // kOk only: output_width values
-  std::uint64_t model_version = 0;     // version that produced outputs (0 if none ran)
-  std::int64_t enqueue_ns = 0;         // submit() accepted it (now_ns clock)
-  std::int64_t batch_start_ns = 0;     // its batch started forward (0 if none)
-  std::int64_t batch_end_ns = 0;       // its batch finished forward (0 if none)
-  std::string_view error;              // reason for kModelError / kExpired / kCancelled
+  std::uint64_t tag = 0;            // the caller's cookie from Completion::tag
+  std::span<const float> outputs;   // kOk only: output_width values
+  std::uint64_t model_version = 0;  // version that produced outputs (0 if none ran)
+  std::int64_t enqueue_ns = 0;      // submit() accepted it (now_ns clock)
+  std::int64_t batch_start_ns = 0;  // its batch started forward (0 if none)
+  std::int64_t batch_end_ns = 0;    // its batch finished forward (0 if none)
+  std::string_view error;           // reason for kModelError / kExpired / kCancelled
 };
 
 /// Called once per accepted request, on a worker thread. Must not block; exceptions are caught

@@ -17,13 +17,13 @@
 namespace tickinfer {
 
 struct LoadOptions {
-  std::size_t expected_input_width = 0;      // 0: accept the metadata's width
-  std::string expected_schema_hash;          // empty: do not check the feature schema
-  bool optimize_for_inference = true;        // freeze + optimize_for_inference (B=1: 9.3 us -> 6.5 us measured)
+  std::size_t expected_input_width = 0;  // 0: accept the metadata's width
+  std::string expected_schema_hash;      // empty: do not check the feature schema
+  bool optimize_for_inference = true;    // freeze + optimize_for_inference (B=1: 9.3 us -> 6.5 us measured)
   std::vector<std::size_t> warmup_batch_sizes = {1};  // each runs a few forwards before the model is returned
-  float golden_tolerance = 1e-5f;            // max abs diff, golden outputs vs. reproduced
-  std::optional<std::uint64_t> version;      // overrides metadata.version (e.g. epoch from a file name)
-  std::string device = "cpu";                // "cpu" or "cuda:N" (CUDA builds only)
+  float golden_tolerance = 1e-5f;                     // max abs diff, golden outputs vs. reproduced
+  std::optional<std::uint64_t> version;               // overrides metadata.version (e.g. epoch from a file name)
+  std::string device = "cpu";                         // "cpu" or "cuda:N" (CUDA builds only)
 };
 
 /// Loads, validates and warms up a TorchScript archive written by scripts/export_model.py.

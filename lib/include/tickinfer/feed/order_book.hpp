@@ -60,6 +60,9 @@ class OrderBook {
   BookResult remove(std::uint64_t id) noexcept;
   /// ITCH replace: the new order keeps the old one's side and loses its time priority.
   BookResult replace(std::uint64_t id, std::uint64_t new_id, std::int64_t price, std::int64_t qty);
+  /// Stops tracking an order and leaves its level alone, for feeds whose levels are resynchronised
+  /// separately. False when absent.
+  bool forget(std::uint64_t id) noexcept { return orders_.erase(id); }
   const RestingOrder* find_order(std::uint64_t id) const noexcept { return orders_.find(id); }
   std::size_t order_count() const noexcept { return orders_.size(); }
 
