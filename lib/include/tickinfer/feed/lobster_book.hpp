@@ -28,6 +28,8 @@ struct LobsterDisagreement {
 ///  - type 5 (hidden execution), 6 and 7 leave the visible book alone;
 ///  - orders resting before the file starts show up as cancels/executions/deletions of unknown ids, so
 ///    those apply to the level at the message's price and side instead of to an order;
+///  - an order beyond the file's levels can shrink without a message, so tracked sizes may be stale: every
+///    change takes the message's size, and a deletion drops the order whatever its tracking still holds;
 ///  - a level-N file only holds messages inside the top N levels, so the book knows a side exactly only
 ///    from its best price down to the N-th level of the last row (all of it when that row had fewer than
 ///    N levels). sync() compares that known range and then takes the row as the new truth, which also
