@@ -14,8 +14,10 @@ bool changes_book(EventKind kind) noexcept {
     case EventKind::kCancel:
     case EventKind::kDelete:
     case EventKind::kReplace:
-    case EventKind::kQuote: return true;
-    default: return false;
+    case EventKind::kQuote:
+      return true;
+    default:
+      return false;
   }
 }
 

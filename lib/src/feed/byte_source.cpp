@@ -44,7 +44,7 @@ void ByteSource::release() noexcept {
   owned_.clear();
 }
 
-ByteSource ByteSource::map_file(const std::string& path) {
+ByteSource ByteSource::map_file(const std::string& path, bool prefault) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
@@ -64,7 +64,7 @@ ByteSource ByteSource::map_file(const std::string& path) {
     source.data_ = source.owned_.data();  // mmap cannot map 0 bytes; an empty file is an empty span
     return source;
   }
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | (prefault ? MAP_POPULATE : 0), fd, 0);
   const int err = errno;
   ::close(fd);  // the mapping keeps the file alive
   if (p == MAP_FAILED) throw Error(ErrorCode::kParseError, path + ": mmap failed: " + std::strerror(err));

@@ -25,9 +25,12 @@ ParseIssue issue_of(detail::FieldError e) {
 
 const char* what_of(detail::FieldError e) {
   switch (e) {
-    case detail::FieldError::kMissing: return "too few fields";
-    case detail::FieldError::kExtra: return "too many fields";
-    default: return "not a number";
+    case detail::FieldError::kMissing:
+      return "too few fields";
+    case detail::FieldError::kExtra:
+      return "too many fields";
+    default:
+      return "not a number";
   }
 }
 
@@ -90,9 +93,9 @@ bool LobsterReader::parse_message(const char* begin, const char* end, bool last_
         c.integer(direction, true))) {
     // A file cut mid-line shows up as a bad last line without its newline.
     if (last_line) return fail(messages_, ParseIssue::kTruncated, "file ends inside " + detail::excerpt(begin, end));
-    return fail(messages_, issue_of(c.error),
-                detail::describe_field(c, kMessageFields, 6) + ": " + what_of(c.error) + " in " +
-                    detail::excerpt(begin, end));
+    return fail(
+        messages_, issue_of(c.error),
+        detail::describe_field(c, kMessageFields, 6) + ": " + what_of(c.error) + " in " + detail::excerpt(begin, end));
   }
   if (ts < 0) return fail(messages_, ParseIssue::kBadValue, "negative time in " + detail::excerpt(begin, end));
   if (size < 0) return fail(messages_, ParseIssue::kBadValue, "negative size in " + detail::excerpt(begin, end));
@@ -108,12 +111,24 @@ bool LobsterReader::parse_message(const char* begin, const char* end, bool last_
   out.side = direction == 1 ? Side::kBuy : Side::kSell;
   out.aux = static_cast<std::uint8_t>(type);
   switch (type) {
-    case 1: out.kind = EventKind::kAdd; break;
-    case 2: out.kind = EventKind::kCancel; break;
-    case 3: out.kind = EventKind::kDelete; break;
-    case 4: out.kind = EventKind::kExecute; break;
-    case 5: out.kind = EventKind::kTrade; break;
-    case 6: out.kind = EventKind::kCrossTrade; break;
+    case 1:
+      out.kind = EventKind::kAdd;
+      break;
+    case 2:
+      out.kind = EventKind::kCancel;
+      break;
+    case 3:
+      out.kind = EventKind::kDelete;
+      break;
+    case 4:
+      out.kind = EventKind::kExecute;
+      break;
+    case 5:
+      out.kind = EventKind::kTrade;
+      break;
+    case 6:
+      out.kind = EventKind::kCrossTrade;
+      break;
     case 7: {
       // Halt rows carry the state in the price column: -1 halted, 0 quoting resumes, 1 trading resumes.
       static constexpr std::uint8_t kState[] = {'H', 'Q', 'T'};
@@ -141,8 +156,8 @@ bool LobsterReader::parse_row(const char* begin, const char* end, bool last_line
         return fail(*orderbook_, ParseIssue::kTruncated, "file ends inside " + detail::excerpt(begin, end));
       }
       return fail(*orderbook_, issue_of(c.error),
-                  "column " + std::to_string(c.error_field + 1) + " of " + std::to_string(n) + ": " +
-                      what_of(c.error) + " in " + detail::excerpt(begin, end));
+                  "column " + std::to_string(c.error_field + 1) + " of " + std::to_string(n) + ": " + what_of(c.error) +
+                      " in " + detail::excerpt(begin, end));
     }
   }
   return true;
@@ -181,6 +196,15 @@ bool LobsterReader::next(Event& out) {
         continue;
       }
       row_.swap(scratch_);
+      out.flags |= kFlagTopOfBook;
+      if (ask != kLobsterEmptyAsk) {
+        out.ask_price = ask;
+        out.ask_qty = row_[1];
+      }
+      if (bid != kLobsterEmptyBid) {
+        out.bid_price = bid;
+        out.bid_qty = row_[3];
+      }
     }
     last_ts_ = out.ts_ns;
     line_ = cursor_line_;

@@ -35,9 +35,17 @@ LobsterBook::LobsterBook(std::size_t levels, std::size_t expected_orders)
   scratch_.reserve(levels);
 }
 
+void LobsterBook::reset() noexcept {
+  book_.clear();
+  bid_known_from_ = kMax;
+  ask_known_to_ = kMin;
+  matched_levels_ = 0;
+}
+
 BookResult LobsterBook::apply(const Event& event) {
   switch (event.kind) {
-    case EventKind::kAdd: return book_.add(event.order_id, event.side, event.price, event.qty);
+    case EventKind::kAdd:
+      return book_.add(event.order_id, event.side, event.price, event.qty);
     case EventKind::kCancel:
     case EventKind::kExecute:
     case EventKind::kDelete:
@@ -52,7 +60,8 @@ BookResult LobsterBook::apply(const Event& event) {
       // An order resting before the file began: LOBSTER still gives its price, side and size.
       book_.adjust_level(event.side, event.price, -event.qty);
       return BookResult::kUnknownOrder;
-    default: return BookResult::kIgnored;  // hidden executions, cross trades and halts
+    default:
+      return BookResult::kIgnored;  // hidden executions, cross trades and halts
   }
 }
 
@@ -67,7 +76,10 @@ std::size_t LobsterBook::check_side(Side side, std::span<const std::int64_t> row
     const bool book_known = j < depth && known(side, book_.level(side, j).price);
     if (!row_known && !book_known) return 0;
     const Level actual = book_known ? book_.level(side, j) : Level{};
-    if (row_known && book_known && actual.price == price && actual.qty == qty) continue;
+    if (row_known && book_known && actual.price == price && actual.qty == qty) {
+      ++matched_levels_;
+      continue;
+    }
     if (out != nullptr && out->size() < max_kept) {
       out->push_back(LobsterDisagreement{row_number, side, j, row_known ? Level{price, qty, 0} : Level{},
                                          Level{actual.price, actual.qty, 0}});
@@ -100,11 +112,37 @@ std::size_t LobsterBook::sync(std::span<const std::int64_t> row, std::uint64_t r
     throw Error(ErrorCode::kInvalidConfig, "LobsterBook::sync: row has " + std::to_string(row.size()) +
                                                " values, the book tracks " + std::to_string(levels_) + " levels");
   }
-  const std::size_t bad = check_side(Side::kBuy, row, row_number, out, max_kept) +
-                          check_side(Side::kSell, row, row_number, out, max_kept);
+  const std::size_t bad =
+      check_side(Side::kBuy, row, row_number, out, max_kept) + check_side(Side::kSell, row, row_number, out, max_kept);
   sync_side(Side::kBuy, row);
   sync_side(Side::kSell, row);
   return bad;
+}
+
+std::size_t LobsterBook::sync(const Event& top_of_book, std::uint64_t row_number, std::vector<LobsterDisagreement>* out,
+                              std::size_t max_kept) {
+  if (levels_ != 1 || (top_of_book.flags & kFlagTopOfBook) == 0) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "LobsterBook::sync(Event) needs a level-1 book and an event with "
+                "kFlagTopOfBook (row " +
+                    std::to_string(row_number) + ")");
+  }
+  const Event& e = top_of_book;
+  const std::int64_t row[4] = {e.ask_qty > 0 ? e.ask_price : kLobsterEmptyAsk, e.ask_qty,
+                               e.bid_qty > 0 ? e.bid_price : kLobsterEmptyBid, e.bid_qty};
+  return sync(row, row_number, out, max_kept);
+}
+
+LobsterValidation validate_lobster(std::span<const Event> events, std::size_t max_kept) {
+  LobsterBook book(1);
+  LobsterValidation result;
+  for (const Event& e : events) {
+    book.apply(e);
+    if (book.sync(e, result.rows + 1, &result.first, max_kept) != 0) ++result.disagreements;
+    ++result.rows;
+  }
+  result.matched_levels = book.matched_levels();
+  return result;
 }
 
 LobsterValidation validate_lobster(LobsterReader& reader, std::size_t max_kept) {
@@ -119,6 +157,7 @@ LobsterValidation validate_lobster(LobsterReader& reader, std::size_t max_kept) 
     if (book.sync(reader.book_row(), reader.line(), &result.first, max_kept) != 0) ++result.disagreements;
     ++result.rows;
   }
+  result.matched_levels = book.matched_levels();
   return result;
 }
 

@@ -35,16 +35,26 @@ std::size_t locate(const std::vector<Level>& v, bool bid, std::int64_t price, bo
 
 const char* to_string(BookResult result) noexcept {
   switch (result) {
-    case BookResult::kOk: return "ok";
-    case BookResult::kIgnored: return "ignored";
-    case BookResult::kCrossed: return "crossed";
-    case BookResult::kUnknownOrder: return "unknown_order";
-    case BookResult::kDuplicateOrder: return "duplicate_order";
-    case BookResult::kOverfill: return "overfill";
-    case BookResult::kBadOrder: return "bad_order";
-    case BookResult::kMissingLevel: return "missing_level";
-    case BookResult::kBadSymbol: return "bad_symbol";
-    case BookResult::kCount: break;
+    case BookResult::kOk:
+      return "ok";
+    case BookResult::kIgnored:
+      return "ignored";
+    case BookResult::kCrossed:
+      return "crossed";
+    case BookResult::kUnknownOrder:
+      return "unknown_order";
+    case BookResult::kDuplicateOrder:
+      return "duplicate_order";
+    case BookResult::kOverfill:
+      return "overfill";
+    case BookResult::kBadOrder:
+      return "bad_order";
+    case BookResult::kMissingLevel:
+      return "missing_level";
+    case BookResult::kBadSymbol:
+      return "bad_symbol";
+    case BookResult::kCount:
+      break;
   }
   return "unknown";
 }
@@ -56,11 +66,15 @@ OrderBook::OrderBook(std::uint32_t symbol, std::size_t expected_orders) : symbol
 
 BookResult OrderBook::apply(const Event& event) {
   switch (event.kind) {
-    case EventKind::kAdd: return add(event.order_id, event.side, event.price, event.qty);
+    case EventKind::kAdd:
+      return add(event.order_id, event.side, event.price, event.qty);
     case EventKind::kExecute:
-    case EventKind::kCancel: return reduce(event.order_id, event.qty);
-    case EventKind::kDelete: return remove(event.order_id);
-    case EventKind::kReplace: return replace(event.order_id, event.new_order_id, event.price, event.qty);
+    case EventKind::kCancel:
+      return reduce(event.order_id, event.qty);
+    case EventKind::kDelete:
+      return remove(event.order_id);
+    case EventKind::kReplace:
+      return replace(event.order_id, event.new_order_id, event.price, event.qty);
     case EventKind::kQuote:
       // A top-of-book feed states both sides outright: whatever was there before is gone.
       bids_.clear();
@@ -68,7 +82,8 @@ BookResult OrderBook::apply(const Event& event) {
       if (event.bid_qty > 0) bids_.push_back(Level{event.bid_price, event.bid_qty, 0});
       if (event.ask_qty > 0) asks_.push_back(Level{event.ask_price, event.ask_qty, 0});
       return settled(BookResult::kOk);
-    default: return BookResult::kIgnored;
+    default:
+      return BookResult::kIgnored;
   }
 }
 

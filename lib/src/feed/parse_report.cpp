@@ -8,15 +8,24 @@ namespace tickinfer::feed {
 
 const char* to_string(ParseIssue issue) noexcept {
   switch (issue) {
-    case ParseIssue::kColumnCount: return "column_count";
-    case ParseIssue::kBadNumber: return "bad_number";
-    case ParseIssue::kBadValue: return "bad_value";
-    case ParseIssue::kUnknownMessageType: return "unknown_message_type";
-    case ParseIssue::kBadLength: return "bad_length";
-    case ParseIssue::kTruncated: return "truncated";
-    case ParseIssue::kOutOfOrderTimestamp: return "out_of_order_timestamp";
-    case ParseIssue::kCrossedBook: return "crossed_book";
-    case ParseIssue::kCount: break;
+    case ParseIssue::kColumnCount:
+      return "column_count";
+    case ParseIssue::kBadNumber:
+      return "bad_number";
+    case ParseIssue::kBadValue:
+      return "bad_value";
+    case ParseIssue::kUnknownMessageType:
+      return "unknown_message_type";
+    case ParseIssue::kBadLength:
+      return "bad_length";
+    case ParseIssue::kTruncated:
+      return "truncated";
+    case ParseIssue::kOutOfOrderTimestamp:
+      return "out_of_order_timestamp";
+    case ParseIssue::kCrossedBook:
+      return "crossed_book";
+    case ParseIssue::kCount:
+      break;
   }
   return "unknown";
 }

@@ -28,7 +28,7 @@ struct LineCursor {
   bool finish_field(const char* stop, bool last) noexcept {
     if (stop == end) {
       p = end;
-      if (!last) return fail(FieldError::kMissing);
+      if (!last) return fail(FieldError::kMissing, field + 1);  // blame the first absent field
       ++field;
       return true;
     }
@@ -40,10 +40,11 @@ struct LineCursor {
     }
     return fail(FieldError::kBadNumber);
   }
-  bool fail(FieldError e) noexcept {
+  bool fail(FieldError e) noexcept { return fail(e, field); }
+  bool fail(FieldError e, int at) noexcept {
     if (error == FieldError::kNone) {
       error = e;
-      error_field = field;
+      error_field = at;
     }
     return false;
   }
@@ -138,8 +139,12 @@ inline std::string describe_field(const LineCursor& c, const char* const* names,
 inline std::string excerpt(const char* begin, const char* end) {
   constexpr std::size_t kMax = 80;
   const auto n = static_cast<std::size_t>(end - begin);
-  std::string s = "'" + std::string(begin, n < kMax ? n : kMax);
-  return s + (n > kMax ? "...'" : "'");
+  std::string s;  // appended piecewise: "'" + std::string(...) trips a GCC 12 -Wrestrict false positive
+  s.reserve(kMax + 5);
+  s.push_back('\'');
+  s.append(begin, n < kMax ? n : kMax);
+  s.append(n > kMax ? "...'" : "'");
+  return s;
 }
 
 }  // namespace tickinfer::feed::detail

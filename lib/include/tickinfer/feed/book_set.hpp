@@ -20,7 +20,7 @@ class BookSet {
 
   struct Stats {
     std::array<std::uint64_t, kBookResultCount> results{};  // by BookResult, for book-changing events
-    std::uint64_t crossed = 0;                               // events that left a book crossed
+    std::uint64_t crossed = 0;                              // events that left a book crossed
     std::uint32_t first_crossed_symbol = 0;
     std::int64_t first_crossed_ts_ns = 0;
     std::uint64_t count(BookResult r) const noexcept { return results[static_cast<std::size_t>(r)]; }

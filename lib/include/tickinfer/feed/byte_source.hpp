@@ -19,8 +19,9 @@ class ByteSource {
   ByteSource& operator=(const ByteSource&) = delete;
   ~ByteSource();
 
-  /// Maps `path` read-only (MADV_SEQUENTIAL: readers stream it). Throws Error kFileNotFound or kParseError.
-  static ByteSource map_file(const std::string& path);
+  /// Maps `path` read-only (MADV_SEQUENTIAL: readers stream it). `prefault` maps every page now
+  /// (MAP_POPULATE), so a replay takes no page faults later. Throws Error kFileNotFound or kParseError.
+  static ByteSource map_file(const std::string& path, bool prefault = false);
   /// Owns `bytes`; `name` labels parse reports (tests feed hand-made input this way).
   static ByteSource from_string(std::string name, std::string bytes);
   /// Inflates one member of a zip archive into memory (libzip). name() is "zip_path!member".

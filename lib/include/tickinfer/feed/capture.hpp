@@ -71,6 +71,7 @@ class CaptureWriter {
 
   int fd_ = -1;
   std::string path_;
+  std::uint64_t data_offset_ = 0;  // header_bytes: where record 0 goes
   std::vector<char> buffer_;
   std::size_t buffer_used_ = 0;
   std::uint64_t count_ = 0;
@@ -81,7 +82,8 @@ class CaptureWriter {
 /// fewer/more record bytes than the header says). Thread-safe after construction (read-only).
 class CaptureReader {
  public:
-  explicit CaptureReader(const std::string& path);
+  /// `prefault`: map every page up front (see ByteSource::map_file), the right call before a replay.
+  explicit CaptureReader(const std::string& path, bool prefault = true);
 
   std::span<const Event> events() const noexcept { return events_; }
   const std::vector<SymbolInfo>& symbols() const noexcept { return symbols_; }

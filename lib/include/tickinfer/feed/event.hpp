@@ -91,6 +91,10 @@ const char* to_string(EventKind kind) noexcept;
 inline constexpr std::uint8_t kFlagExecutionPrice = 1u << 0;  // kExecute: price is the execution price
 inline constexpr std::uint8_t kFlagAttributed = 1u << 1;      // kAdd: new_order_id holds the MPID
 inline constexpr std::uint8_t kFlagPrice8 = 1u << 2;          // prices are in Price(8) units
+/// Order events that also carry the book's best levels after them in bid_price/bid_qty/ask_price/ask_qty
+/// (qty 0 = side empty): LOBSTER events read with an orderbook file, so a capture can replay and check a
+/// level-1 book on its own.
+inline constexpr std::uint8_t kFlagTopOfBook = 1u << 3;
 
 /// Fixed-point scales: an Event price p means p / scale units of the quote currency.
 inline constexpr std::int64_t kLobsterPriceScale = 10'000;     // LOBSTER: dollars x 10000

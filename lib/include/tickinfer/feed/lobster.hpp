@@ -27,11 +27,14 @@ inline constexpr std::int64_t kLobsterEmptyBid = -9'999'999'999;
 
 /// Message columns: time (s after midnight, up to 9 decimals), type, order id, size, price (x10000),
 /// direction (+1 buy, -1 sell). Type 1 -> kAdd, 2 -> kCancel, 3 -> kDelete, 4 -> kExecute, 5 -> kTrade
-/// (hidden execution), 6 -> kCrossTrade, 7 -> kTradingStatus; aux holds the LOBSTER type number.
+/// (hidden execution), 6 -> kCrossTrade, 7 -> kTradingStatus (aux 'H'/'Q'/'T', see EventKind); other
+/// events keep the LOBSTER type number in aux.
 /// Events: ts_ns = ns after midnight, price in kLobsterPriceScale units, qty in shares.
 ///
 /// With an orderbook file, row i is read with message i (a bad line in either skips both) and
 /// book_row() exposes it; the level count comes from the first row's column count (4 per level).
+/// Each event then also carries the row's first level in bid_*/ask_* with kFlagTopOfBook (an empty
+/// LOBSTER level, 9999999999 / -9999999999, becomes price 0 and qty 0).
 /// Not thread-safe; the hot path allocates nothing.
 class LobsterReader {
  public:

@@ -47,7 +47,17 @@ class LobsterBook {
   std::size_t sync(std::span<const std::int64_t> row, std::uint64_t row_number,
                    std::vector<LobsterDisagreement>* out = nullptr, std::size_t max_kept = 0);
 
+  /// sync() for a level-1 book from an event's own top of book (kFlagTopOfBook, e.g. from a capture).
+  /// Throws Error kInvalidConfig unless levels() == 1 and the event carries the flag.
+  std::size_t sync(const Event& top_of_book, std::uint64_t row_number, std::vector<LobsterDisagreement>* out = nullptr,
+                   std::size_t max_kept = 0);
+
+  /// Back to the state of a new book (nothing known), keeping the memory already grown.
+  void reset() noexcept;
+
   const OrderBook& book() const noexcept { return book_; }
+  /// Levels sync() found equal so far: how much of the files the check actually covered.
+  std::uint64_t matched_levels() const noexcept { return matched_levels_; }
   std::size_t levels() const noexcept { return levels_; }
 
  private:
@@ -64,16 +74,22 @@ class LobsterBook {
   // Known range per side. Initially nothing is known: the first row seeds the book.
   std::int64_t bid_known_from_;  // bids at or above this price are known exactly
   std::int64_t ask_known_to_;    // asks at or below this price are known exactly
+  std::uint64_t matched_levels_ = 0;
 };
 
 struct LobsterValidation {
-  std::uint64_t rows = 0;           // rows compared
-  std::uint64_t disagreements = 0;  // rows where at least one side disagreed
+  std::uint64_t rows = 0;                  // rows compared
+  std::uint64_t disagreements = 0;         // rows where at least one side disagreed
+  std::uint64_t matched_levels = 0;        // levels found equal (a row of N levels has up to 2N)
   std::vector<LobsterDisagreement> first;  // the first few, for the report
 };
 
 /// Replays `reader` (opened with an orderbook file) through a LobsterBook and checks every row.
 /// Throws Error kInvalidConfig when the reader has no orderbook file.
 LobsterValidation validate_lobster(LobsterReader& reader, std::size_t max_kept = 16);
+/// The same at level 1 from events that carry their top of book (a capture of a LOBSTER reader with an
+/// orderbook file, of any level count); rows are numbered from 1 in event order.
+/// Throws Error kInvalidConfig when an event lacks kFlagTopOfBook.
+LobsterValidation validate_lobster(std::span<const Event> events, std::size_t max_kept = 16);
 
 }  // namespace tickinfer::feed

@@ -79,7 +79,7 @@ class OrderBook {
   /// Drops all levels and orders (capacity is kept).
   void clear() noexcept;
 
-  // Queries.
+  // Queries. `side` is kBuy or kSell.
   std::size_t depth(Side side) const noexcept { return levels(side).size(); }
   bool empty(Side side) const noexcept { return levels(side).empty(); }
   /// The i-th best level (0 = best); i < depth(side).
@@ -95,9 +95,7 @@ class OrderBook {
   /// Quantity resting at `price` (0 when no level).
   std::int64_t qty_at(Side side, std::int64_t price) const noexcept;
   /// Best bid >= best ask with both sides present (locked counts: one venue's book never locks).
-  bool crossed() const noexcept {
-    return !bids_.empty() && !asks_.empty() && bids_.back().price >= asks_.back().price;
-  }
+  bool crossed() const noexcept { return !bids_.empty() && !asks_.empty() && bids_.back().price >= asks_.back().price; }
 
  private:
   const std::vector<Level>& levels(Side side) const noexcept { return side == Side::kBuy ? bids_ : asks_; }

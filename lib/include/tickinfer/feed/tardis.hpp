@@ -36,7 +36,7 @@ class TardisReader {
  public:
   enum class Schema : std::uint8_t { kTrades, kQuotes };
 
-  /// Throws Error kFileNotFound, or kParseError for an unknown header or out-of-range decimals.
+  /// Throws Error kFileNotFound, kParseError for an unknown header, kInvalidConfig for decimals beyond 0..18.
   static TardisReader open(const std::string& path, TardisOptions options = {});
   TardisReader(ByteSource source, TardisOptions options);
 
