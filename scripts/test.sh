@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs dependencies, then
 #   1. Release build: every test (unit, Torch, packaging both ways) via ctest;
-#   2. AddressSanitizer + UndefinedBehaviorSanitizer build: every unit and Torch test;
-#   3. ThreadSanitizer build of the Torch-free core (LibTorch is not TSan-instrumented): its tests;
-#   4. clang-format check of the sources.
-# Usage: scripts/test.sh [release|asan|tsan|format]...   (default: all, in that order)
+#   2. CUDA compile check (where the CUDA toolkit headers are): the CUDA runner, its test and bench compiled,
+#      never linked, against c10/ATen's CUDA headers (no GPU, no CUDA LibTorch needed; docs/CUDA.md);
+#   3. AddressSanitizer + UndefinedBehaviorSanitizer build: every unit and Torch test;
+#   4. ThreadSanitizer build of the Torch-free core (LibTorch is not TSan-instrumented): its tests;
+#   5. clang-format check of the sources.
+# Usage: scripts/test.sh [release|cuda-compile|asan|tsan|format]...   (default: all, in that order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${TICKINFER_JOBS:-$(nproc)}
 stages=("$@")
-((${#stages[@]})) || stages=(release asan tsan format)
+cuda_header=/usr/local/cuda/include/cuda_runtime_api.h
+if ((${#stages[@]} == 0)); then
+  stages=(release)
+  if [[ -f $cuda_header ]]; then
+    stages+=(cuda-compile)
+  else
+    echo "=== tickinfer tests: cuda-compile skipped: no $cuda_header (the CUDA toolkit headers it compiles against)"
+  fi
+  stages+=(asan tsan format)
+fi
 
 scripts/install-deps.sh
 
@@ -26,6 +37,16 @@ for stage in "${stages[@]}"; do
       configure build -DCMAKE_BUILD_TYPE=Release -DTICKINFER_WERROR=ON
       cmake --build build -j "$jobs"
       ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
+      ;;
+    cuda-compile)
+      configure build-cuda-compile -DCMAKE_BUILD_TYPE=Release -DTICKINFER_WERROR=ON -DTICKINFER_CUDA_COMPILE_CHECK=ON \
+        -DTICKINFER_BUILD_TESTS=OFF -DTICKINFER_BUILD_BENCH=OFF -DTICKINFER_BUILD_APPS=OFF
+      if ! grep -q "CUDA compile check of" build-cuda-compile.configure.log; then
+        grep "CUDA" build-cuda-compile.configure.log || true
+        echo "cuda-compile: not configured (needs $cuda_header and LibTorch's c10/cuda headers)"; exit 1
+      fi
+      cmake --build build-cuda-compile -j "$jobs" --target tickinfer_cuda_compile_check
+      echo "cuda-compile: clean"
       ;;
     asan)
       configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTICKINFER_SANITIZE="address;undefined" \
