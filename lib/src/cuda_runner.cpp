@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "internal/cpu_relax.hpp"
 #include "internal/cuda_backend.hpp"
 #include "internal/torch_model.hpp"
 #include "tickinfer/clock.hpp"
@@ -35,6 +36,8 @@
 
 namespace tickinfer {
 namespace {
+
+using internal::cpu_relax;
 
 // LibTorch 1.13 captures only in cudaStreamCaptureModeGlobal, where any other thread's unsafe CUDA call
 // (a cudaMalloc by another worker) invalidates the capture or fails that call. 2.x captures thread-local.
@@ -45,14 +48,6 @@ constexpr bool kGraphsSupported = TORCH_VERSION_MAJOR >= 2;
 constexpr int kSpinPolls = 20000;
 
 std::int64_t to_i64(std::size_t value) { return static_cast<std::int64_t>(value); }
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 /// A failed CUDA runtime call, with its code (to tell sticky errors from recoverable ones).
 class CudaError : public std::runtime_error {

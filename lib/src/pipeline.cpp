@@ -21,19 +21,14 @@
 
 #include <blockingconcurrentqueue.h>
 
+#include "internal/cpu_relax.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
 
 namespace tickinfer {
 namespace {
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+using internal::cpu_relax;
 
 // Polls before an idle worker yields or sleeps: long enough to catch a steady feed without a syscall.
 constexpr int kSpinPolls = 4000;
