@@ -7,9 +7,13 @@ packages=(
   libtorch-dev python3-torch python3-numpy
   # Debian's reference BLAS makes a batch-64 MLP forward ~10x slower than OpenBLAS.
   libopenblas0-openmp
-  libboost-dev libconcurrentqueue-dev
+  libboost-dev libconcurrentqueue-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
+  # Feed readers: LOBSTER sample zips are read in place.
+  libzip-dev
+  # scripts/plot_report.py: PNG plots of tickinfer-replay's JSON reports.
+  python3-matplotlib
 )
 
 missing=()

@@ -1,0 +1,333 @@
+// tickinfer-replay: replays market data (or, with no data, a seeded synthetic feed) through the feature
+// pipeline and a TorchScript model on two cores: this thread reads events, updates the book, computes
+// features and submits; the pipeline's worker runs the model. Prints a human summary and writes a JSON
+// report (fields in docs/REPLAY.md).
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tickinfer/clock.hpp"
+#include "tickinfer/error.hpp"
+#include "tickinfer/features/engine.hpp"
+#include "tickinfer/features/schema.hpp"
+#include "tickinfer/feed/capture.hpp"
+#include "tickinfer/pipeline.hpp"
+#include "tickinfer/replay/replay.hpp"
+#include "tickinfer/replay/source.hpp"
+#include "tickinfer/torchscript.hpp"
+
+namespace ti = tickinfer;
+namespace tr = tickinfer::replay;
+using json = nlohmann::json;
+
+namespace {
+
+struct Options {
+  std::vector<std::string> data;
+  std::string format;
+  std::string model;
+  std::string config;
+  std::string symbol;
+  std::uint64_t events = 1'000'000;
+  std::uint64_t seed = 1;
+  double rate = 20'000.0;
+  double speed = 0.0;
+  std::uint64_t limit = 0;
+  std::uint64_t warmup = 0;
+  std::size_t max_batch = 64;
+  std::int64_t max_delay_us = 0;
+  std::size_t queue_capacity = 65536;
+  std::int64_t deadline_us = 0;
+  bool drop = false;
+  bool dynamic_batches = false;
+  int feed_core = -1;
+  int worker_core = -1;
+  std::string idle = "spin";
+  std::string json_out = "tickinfer-replay.json";
+  std::string predictions;
+  std::string dump_features;
+  std::string write_capture;
+  std::string write_schema;
+  bool quiet = false;
+};
+
+std::string default_path(const std::string& dir, const char* file) {
+  return dir.empty() ? std::string() : (std::filesystem::path(dir) / file).string();
+}
+
+ti::replay::SourceFormat detect_format(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, sizeof magic);
+  if (in && std::equal(magic, magic + 8, ti::feed::kCaptureMagic)) return tr::SourceFormat::kCapture;
+  const std::string name = std::filesystem::path(path).filename().string();
+  if (name.ends_with(".zip") || name.find("_message_") != std::string::npos) return tr::SourceFormat::kLobster;
+  if (name.ends_with(".csv")) return tr::SourceFormat::kTardis;
+  return tr::SourceFormat::kItch;
+}
+
+std::string us(std::uint64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", static_cast<double>(ns) / 1000.0);
+  return buf;
+}
+
+std::string rate(double per_s) {
+  char buf[32];
+  if (per_s >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.2fM", per_s / 1e6);
+  } else if (per_s >= 1e3) {
+    std::snprintf(buf, sizeof buf, "%.1fk", per_s / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f", per_s);
+  }
+  return buf;
+}
+
+// A one-line progress bar on stderr, redrawn in place; only on a terminal.
+class ProgressBar {
+ public:
+  ProgressBar(bool enabled, std::uint64_t total) : enabled_(enabled), total_(total), start_(ti::now_ns()) {}
+  void update(std::uint64_t events, std::uint64_t predicted) const {
+    if (!enabled_) return;
+    const double seconds = static_cast<double>(ti::now_ns() - start_) * 1e-9;
+    const double per_s = seconds > 0 ? static_cast<double>(events) / seconds : 0.0;
+    if (total_ > 0) {
+      constexpr int kWidth = 30;
+      const double done = std::min(1.0, static_cast<double>(events) / static_cast<double>(total_));
+      const int filled = static_cast<int>(done * kWidth);
+      std::fprintf(stderr, "\r[%.*s%*s] %3.0f%% %llu/%llu events, %llu predicted, %s events/s ", filled,
+                   "##############################", kWidth - filled, "", done * 100.0,
+                   static_cast<unsigned long long>(events), static_cast<unsigned long long>(total_),
+                   static_cast<unsigned long long>(predicted), rate(per_s).c_str());
+    } else {
+      std::fprintf(stderr, "\r%llu events, %llu predicted, %s events/s ", static_cast<unsigned long long>(events),
+                   static_cast<unsigned long long>(predicted), rate(per_s).c_str());
+    }
+  }
+  void finish() const {
+    if (enabled_) std::fputc('\n', stderr);
+  }
+
+ private:
+  bool enabled_;
+  std::uint64_t total_;
+  std::int64_t start_;
+};
+
+ti::IdleStrategy parse_idle(const std::string& s) {
+  if (s == "spin") return ti::IdleStrategy::kSpin;
+  if (s == "yield") return ti::IdleStrategy::kSpinThenYield;
+  if (s == "block") return ti::IdleStrategy::kBlock;
+  throw ti::Error(ti::ErrorCode::kInvalidConfig, "--idle must be spin, yield or block");
+}
+
+void print_summary(const tr::ReplayReport& r, const ti::Model& model, const std::string& model_path) {
+  std::printf("tickinfer-replay: %s\n", r.source.c_str());
+  std::printf("  model %s (%s v%llu, %zu -> %zu)\n", model_path.c_str(), model.metadata().name.c_str(),
+              static_cast<unsigned long long>(model.version()), model.input_width(), model.output_width());
+  const char* pacing = r.speed == 0 ? "as fast as possible" : r.speed == 1 ? "as recorded" : nullptr;
+  char scaled[48];
+  if (pacing == nullptr) std::snprintf(scaled, sizeof scaled, "as recorded x %g", r.speed), pacing = scaled;
+  std::printf("  %llu events in %.3f s (%s, warm-up %llu): %s events/s, %s inferences/s\n",
+              static_cast<unsigned long long>(r.events), r.wall_s, pacing,
+              static_cast<unsigned long long>(r.warmup_events), rate(r.events_per_s).c_str(),
+              rate(r.inferences_per_s).c_str());
+  const auto& e = r.end_to_end;
+  std::printf("  end to end (event read -> prediction), us: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
+              us(e.percentile(0.5)).c_str(), us(e.percentile(0.9)).c_str(), us(e.percentile(0.99)).c_str(),
+              us(e.percentile(0.999)).c_str(), us(e.max).c_str());
+  auto stage = [](const char* name, const ti::HistogramSnapshot& h) {
+    std::printf("    %-34s p50 %8s  p99 %8s  max %8s\n", name, us(h.percentile(0.5)).c_str(),
+                us(h.percentile(0.99)).c_str(), us(h.max).c_str());
+  };
+  std::printf("  stages, us:\n");
+  stage("feed (read, book, features, submit)", r.feed_stage);
+  stage("queue wait", r.pipeline.queue_wait);
+  stage("batch formation", r.pipeline.batch_formation);
+  stage("forward (per batch)", r.pipeline.forward);
+  double rows = 0, batches = 0;
+  std::string sizes;
+  const std::size_t edges[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 65537};
+  for (std::size_t k = 0; k + 1 < std::size(edges); ++k) {
+    std::uint64_t n = 0;
+    for (std::size_t s = edges[k]; s < edges[k + 1] && s < r.pipeline.batch_sizes.size(); ++s) {
+      n += r.pipeline.batch_sizes[s];
+      rows += static_cast<double>(s * r.pipeline.batch_sizes[s]);
+    }
+    batches += static_cast<double>(n);
+    if (n == 0) continue;
+    sizes += "  " + std::to_string(edges[k]) +
+             (edges[k + 1] - 1 > edges[k] ? "-" + std::to_string(edges[k + 1] - 1) : std::string()) + ": " +
+             std::to_string(n);
+  }
+  std::printf("  batches: %llu, mean size %.1f;%s\n", static_cast<unsigned long long>(r.pipeline.batches),
+              batches > 0 ? rows / batches : 0.0, sizes.c_str());
+  std::printf(
+      "  counts: ok %llu, rejected %llu, expired %llu, model errors %llu, cancelled %llu (full-queue waits %llu)\n",
+      static_cast<unsigned long long>(r.ok), static_cast<unsigned long long>(r.rejected),
+      static_cast<unsigned long long>(r.expired), static_cast<unsigned long long>(r.model_errors),
+      static_cast<unsigned long long>(r.cancelled), static_cast<unsigned long long>(r.full_queue_waits));
+  std::string versions;
+  for (const auto v : r.model_versions) versions += (versions.empty() ? "" : ", ") + std::to_string(v);
+  std::printf("  model versions: %s\n", versions.empty() ? "none" : versions.c_str());
+}
+
+int run(const Options& opt) {
+  const auto schema = ti::features::load_feature_config(opt.config);
+  if (!opt.write_schema.empty()) {
+    json j = {{"names", schema.names()}, {"hash", schema.hash()}, {"canonical", schema.canonical_text()}};
+    std::ofstream(opt.write_schema) << j.dump(2) << '\n';
+    std::printf("%s: %zu features, %s\n", opt.write_schema.c_str(), schema.size(), schema.hash().c_str());
+    return 0;
+  }
+
+  tr::SourceOptions source_options;
+  source_options.paths = opt.data;
+  source_options.symbol = opt.symbol;
+  source_options.synthetic.events = opt.events;
+  source_options.synthetic.seed = opt.seed;
+  source_options.synthetic.rate_per_s = opt.rate;
+  if (!opt.format.empty()) {
+    source_options.format = tr::parse_format(opt.format);
+  } else if (!opt.data.empty()) {
+    source_options.format = detect_format(opt.data[0]);
+  }
+  auto source = tr::MarketSource::open(source_options);
+  const auto symbol = source->symbol();
+  ti::features::FeatureEngine engine(schema, {symbol.price_scale, symbol.qty_scale});
+
+  if (!opt.write_capture.empty()) {
+    const auto n = tr::write_capture(*source, opt.write_capture);
+    std::printf("%s: %llu events of %s\n", opt.write_capture.c_str(), static_cast<unsigned long long>(n),
+                source->describe().c_str());
+    return 0;
+  }
+  if (!opt.dump_features.empty()) {
+    const auto n = tr::dump_features(*source, engine, opt.dump_features, opt.limit);
+    std::printf("%s: features of %llu events (%s, schema %s)\n", opt.dump_features.c_str(),
+                static_cast<unsigned long long>(n), source->describe().c_str(), schema.hash().c_str());
+    return 0;
+  }
+
+  if (opt.model.empty())
+    throw ti::Error(ti::ErrorCode::kInvalidConfig, "no --model given and no bundled model in this build");
+  ti::LoadOptions load;
+  for (std::size_t b = 1; b <= std::min<std::size_t>(opt.max_batch, 8); b *= 2) load.warmup_batch_sizes.push_back(b);
+  auto model = ti::load_torchscript(opt.model, load);
+  ti::features::check_schema(model->metadata(), schema, opt.model);
+
+  const bool fixed = !opt.predictions.empty() && !opt.dynamic_batches;
+  ti::PipelineConfig pc;
+  pc.max_batch = opt.max_batch;
+  pc.max_delay_us = fixed ? 60'000'000 : opt.max_delay_us;
+  pc.queue_capacity = opt.queue_capacity;
+  pc.idle = parse_idle(opt.idle);
+  if (opt.worker_core >= 0) pc.pin_cores = {opt.worker_core};
+  auto pipeline = ti::Pipeline::create(pc, std::make_shared<ti::ModelSlot>(model), ti::make_cpu_backend());
+
+  tr::ReplayOptions ro;
+  ro.speed = opt.speed;
+  ro.limit = opt.limit;
+  ro.warmup_events = opt.warmup;
+  ro.deadline_us = opt.deadline_us;
+  ro.drop_when_full = opt.drop;
+  ro.keep_predictions = !opt.predictions.empty();
+  ro.fixed_batches = fixed;
+  ro.feed_core = opt.feed_core;
+  std::uint64_t total = source->size_hint();
+  if (opt.limit != 0 && (total == 0 || opt.limit < total)) total = opt.limit;
+  const ProgressBar bar(!opt.quiet && isatty(STDERR_FILENO) != 0, total);
+  ro.progress = [&bar](std::uint64_t events, std::uint64_t predicted) { bar.update(events, predicted); };
+
+  tr::Predictions predictions(model->output_width(), total);
+  std::vector<std::int64_t> timestamps;
+  const auto report = tr::run_replay(*source, engine, *pipeline, ro, &predictions, &timestamps);
+  pipeline->shutdown();
+  bar.finish();
+
+  json extra;
+  extra["model"] = {{"path", opt.model},
+                    {"name", model->metadata().name},
+                    {"version", model->version()},
+                    {"inputs", model->input_width()},
+                    {"outputs", model->output_width()},
+                    {"feature_schema_hash", model->metadata().feature_schema_hash}};
+  extra["features"] = {{"config", opt.config}, {"names", schema.names()}, {"schema_hash", schema.hash()}};
+  extra["pipeline_config"] = {
+      {"max_batch", pc.max_batch},  {"max_delay_us", pc.max_delay_us}, {"queue_capacity", pc.queue_capacity},
+      {"idle", opt.idle},           {"fixed_batches", fixed},          {"deadline_us", opt.deadline_us},
+      {"drop_when_full", opt.drop}, {"feed_core", opt.feed_core},      {"worker_core", opt.worker_core}};
+  extra["host"] = {{"hardware_threads", std::thread::hardware_concurrency()}};
+  std::ofstream(opt.json_out) << tr::to_json(report, extra.dump()) << '\n';
+  if (!opt.predictions.empty()) predictions.write_csv(opt.predictions, model->metadata().output_names, timestamps);
+
+  print_summary(report, *model, opt.model);
+  std::printf("  report: %s%s%s\n", opt.json_out.c_str(),
+              opt.predictions.empty() ? "" : ", predictions: ", opt.predictions.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  const std::string model_dir = TICKINFER_REPLAY_MODEL_DIR;
+  const std::string bundled = default_path(model_dir, "replay_mlp.pt");
+  if (!bundled.empty() && std::filesystem::exists(bundled)) opt.model = bundled;
+  opt.config = default_path(TICKINFER_REPLAY_CONFIG_DIR, "default.toml");
+
+  CLI::App app{
+      "tickinfer-replay: market data -> book -> features -> model, on two cores (feed thread + worker).\n"
+      "With no DATA it replays a deterministic synthetic feed with the bundled MLP."};
+  app.add_option("data", opt.data,
+                 "data file(s): LOBSTER message CSV [orderbook CSV] or sample zip, Tardis CSV(s), "
+                 "ITCH file, or a tickinfer capture");
+  app.add_option("--format", opt.format, "synthetic, lobster, tardis, itch or capture (default: from the file)");
+  app.add_option("--model", opt.model, "TorchScript archive (default: the bundled replay_mlp.pt)");
+  app.add_option("--config", opt.config, "feature config (TOML)");
+  app.add_option("--symbol", opt.symbol, "symbol to replay (ITCH or multi-symbol captures)");
+  app.add_option("--events", opt.events, "synthetic feed: events")->check(CLI::Range(1ull, 1ull << 32));
+  app.add_option("--seed", opt.seed, "synthetic feed: seed");
+  app.add_option("--rate", opt.rate, "synthetic feed: recorded events per second");
+  app.add_option("--speed", opt.speed, "0: as fast as possible; 1: as recorded; N: as recorded x N")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--limit", opt.limit, "replay at most this many events (0: all)");
+  app.add_option("--warmup", opt.warmup, "first events run but are not measured");
+  app.add_option("--max-batch", opt.max_batch, "pipeline max_batch")->check(CLI::Range(1, 65536));
+  app.add_option("--max-delay-us", opt.max_delay_us, "pipeline max_delay_us (wait for fuller batches)");
+  app.add_option("--queue", opt.queue_capacity, "pipeline queue capacity")->check(CLI::Range(1, 1 << 24));
+  app.add_option("--deadline-us", opt.deadline_us, "per-event deadline from ingest (0: none)");
+  app.add_flag("--drop", opt.drop, "shed events when the queue is full (default: wait for room)");
+  app.add_flag("--dynamic-batches", opt.dynamic_batches,
+               "with --predictions: keep dynamic batching (predictions may then differ in the last float bits)");
+  app.add_option("--feed-core", opt.feed_core, "pin the feed thread to this core");
+  app.add_option("--worker-core", opt.worker_core, "pin the pipeline worker to this core");
+  app.add_option("--idle", opt.idle, "worker idle strategy: spin, yield or block");
+  app.add_option("--json", opt.json_out, "JSON report path");
+  app.add_option("--predictions", opt.predictions,
+                 "write every prediction as CSV in event order (fixed batches: byte-identical run to run)");
+  app.add_option("--dump-features", opt.dump_features,
+                 "write the features of every event (CSV, or float32 rows for *.f32) and exit; no model");
+  app.add_option("--write-capture", opt.write_capture, "convert the data to a tickinfer capture and exit");
+  app.add_option("--write-schema", opt.write_schema,
+                 "write the config's feature schema as JSON {names, hash} (export_model.py --schema) and exit");
+  app.add_flag("--quiet", opt.quiet, "no progress bar");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    return run(opt);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tickinfer-replay: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,87 @@
+#pragma once
+// Market-data sources for a replay: read one event, then apply it to the replayed symbol's book.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tickinfer/features/engine.hpp"
+#include "tickinfer/feed/event.hpp"
+#include "tickinfer/feed/order_book.hpp"
+#include "tickinfer/feed/symbol.hpp"
+#include "tickinfer/replay/synthetic.hpp"
+
+namespace tickinfer::replay {
+
+enum class SourceFormat : std::uint8_t { kSynthetic, kLobster, kTardis, kItch, kCapture };
+
+/// "synthetic", "lobster", "tardis", "itch", "capture".
+const char* to_string(SourceFormat format) noexcept;
+/// Throws Error(kInvalidConfig) listing the known names.
+SourceFormat parse_format(std::string_view name);
+
+struct SourceOptions {
+  SourceFormat format = SourceFormat::kSynthetic;
+  /// lobster: MESSAGE.csv [ORDERBOOK.csv] (the orderbook file is found next to the message file when not
+  ///          given) or a LOBSTER sample .zip; tardis: a trades or quotes CSV, or both (merged on
+  ///          local_timestamp); itch: a BinaryFILE; capture: a tickinfer capture.
+  std::vector<std::string> paths;
+  SyntheticOptions synthetic;
+  /// itch / capture with several symbols: the symbol to replay (name); empty: the first with book events.
+  std::string symbol;
+};
+
+/// What one event did to the replayed symbol: the event, who traded, and the book after it. The pointers
+/// stay valid until the next read().
+struct Tick {
+  const feed::Event* event = nullptr;
+  features::TradeSign trade;
+  const feed::OrderBook* book = nullptr;
+};
+
+struct SourceStats {
+  std::uint64_t events = 0;         // events of the replayed symbol handed out
+  std::uint64_t skipped = 0;        // other symbols' events, and events that touch no book nor trade
+  std::uint64_t parse_issues = 0;   // bad records the reader skipped
+  std::uint64_t book_warnings = 0;  // events the book could not apply cleanly (unknown order, overfill...)
+  std::uint64_t book_syncs = 0;     // LOBSTER orderbook rows the book was reset to
+};
+
+/// One symbol's replay. Usage per event: read() (parse only), then apply() (book update). Not thread-safe;
+/// neither call allocates once the book has grown.
+class MarketSource {
+ public:
+  /// Opens the files (or generates the synthetic feed). Throws Error: kFileNotFound, kParseError,
+  /// kInvalidConfig (wrong number of paths, unknown symbol).
+  static std::unique_ptr<MarketSource> open(const SourceOptions& options);
+  virtual ~MarketSource() = default;
+
+  /// The next event of the replayed symbol, not yet applied; nullptr at the end.
+  virtual const feed::Event* read() = 0;
+  /// Applies the event read() returned to the book and describes it.
+  virtual void apply(Tick& tick) = 0;
+
+  virtual feed::SymbolInfo symbol() const = 0;
+  /// Events a full replay hands out when known up front (synthetic, capture), else 0.
+  virtual std::uint64_t size_hint() const noexcept { return 0; }
+  /// LOBSTER book row of the event last read (ask price, ask size, bid price, bid size per level);
+  /// empty for other sources.
+  virtual std::span<const std::int64_t> book_row() const noexcept { return {}; }
+  virtual SourceStats stats() const = 0;
+  /// e.g. "lobster AMZN_..._message_1.csv + orderbook".
+  virtual std::string describe() const = 0;
+};
+
+/// Writes what `source` replays (from its current position) as a tickinfer capture, the fastest format
+/// to replay. LOBSTER book rows go in as "sync quotes" after their message: kQuote events with aux 'L'
+/// and order_id = level (0 = best), which a capture replay applies with LobsterBook::sync. Returns the
+/// events written (messages, not counting sync quotes).
+std::uint64_t write_capture(MarketSource& source, const std::string& path);
+
+/// aux byte of the sync quotes write_capture() emits for LOBSTER book rows.
+inline constexpr std::uint8_t kLobsterSyncAux = 'L';
+
+}  // namespace tickinfer::replay

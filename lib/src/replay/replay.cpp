@@ -1,0 +1,441 @@
+#include "tickinfer/replay/replay.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "tickinfer/clock.hpp"
+#include "tickinfer/error.hpp"
+
+namespace tickinfer::replay {
+namespace {
+
+using json = nlohmann::json;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+constexpr std::uint64_t kPaddingTag = std::uint64_t{1} << 63;
+// fixed_batches needs the worker to wait for a full batch however long the feed thread takes.
+constexpr std::int64_t kMinFixedBatchDelayUs = 1'000'000;
+
+// State the completion callback writes. Only the pipeline's single worker writes it (hence the plain
+// load+store updates); the feed thread reads it after an acquire load of `completed`.
+//
+// Ingest timestamps travel in a ring indexed by accepted-request number: with one producer and one worker,
+// requests complete in the order they were accepted, so the k-th completion reads entry k. The feed thread
+// reuses an entry only after `completed` shows its previous request done, which it rarely needs to
+// re-check: the ring is twice the queue.
+struct Shared {
+  std::unique_ptr<std::int64_t[]> ingest_ns;
+  std::uint64_t mask = 0;
+  std::uint64_t warmup = 0;
+  Predictions* predictions = nullptr;
+  LatencyHistogram end_to_end, feed_stage;
+  std::atomic<std::uint64_t> completed{0};
+  std::uint64_t ok_measured = 0;
+  std::uint64_t by_status[4] = {};  // events (not padding) by ResultStatus
+  static_assert(static_cast<int>(ResultStatus::kCancelled) == 3, "by_status has one entry per ResultStatus");
+  std::uint64_t last_version = ~std::uint64_t{0};
+  std::vector<std::uint64_t> versions;  // reserved up front; grows only on a new model version
+
+  static void on_result(void* context, const Result& r) {
+    auto& s = *static_cast<Shared*>(context);
+    const std::int64_t done = now_ns();
+    const std::uint64_t n = s.completed.load(std::memory_order_relaxed);  // this request's accepted number
+    if ((r.tag & kPaddingTag) == 0) {
+      const std::int64_t ingest = s.ingest_ns[n & s.mask];
+      ++s.by_status[static_cast<int>(r.status) & 3];
+      if (r.tag >= s.warmup) {
+        s.end_to_end.record_exclusive(done - ingest);
+        s.feed_stage.record_exclusive(r.enqueue_ns - ingest);
+        if (r.status == ResultStatus::kOk) ++s.ok_measured;
+      }
+      if (r.status == ResultStatus::kOk && r.model_version != s.last_version) {
+        s.last_version = r.model_version;
+        if (std::find(s.versions.begin(), s.versions.end(), r.model_version) == s.versions.end())
+          s.versions.push_back(r.model_version);
+      }
+      if (s.predictions != nullptr) s.predictions->record(r.tag, r.status, r.outputs);
+    }
+    // Release: pairs with the feed thread's acquire loads; it then sees everything written above, and that
+    // this entry of the ring has been read.
+    s.completed.store(n + 1, std::memory_order_release);
+  }
+};
+
+void pin_self(int core) {
+  if (core < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(core, &set);
+  const int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  if (rc != 0)
+    throw Error(ErrorCode::kInvalidConfig,
+                "replay: cannot pin the feed thread to core " + std::to_string(core) + ": " + std::strerror(rc));
+}
+
+void wait_until(std::int64_t target_ns) {
+  // Sleep through long gaps, then spin the last stretch: a sleep overshoots by tens of microseconds.
+  constexpr std::int64_t kSpinNs = 200'000;
+  std::int64_t now = now_ns();
+  if (target_ns - now > kSpinNs) std::this_thread::sleep_for(std::chrono::nanoseconds(target_ns - now - kSpinNs));
+  while (now_ns() < target_ns) cpu_relax();
+}
+
+json percentiles(const HistogramSnapshot& h) {
+  return {{"count", h.count},
+          {"mean_ns", h.mean()},
+          {"p50_ns", h.percentile(0.5)},
+          {"p90_ns", h.percentile(0.9)},
+          {"p99_ns", h.percentile(0.99)},
+          {"p999_ns", h.percentile(0.999)},
+          {"max_ns", h.max}};
+}
+
+json buckets(const HistogramSnapshot& h) {
+  json out = json::array();
+  for (std::size_t b = 0; b < h.counts.size(); ++b)
+    if (h.counts[b] != 0) out.push_back({LatencyHistogram::bucket_lower(b), h.counts[b]});
+  return out;
+}
+
+void append_float(std::string& line, float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+  line += buf;
+}
+
+}  // namespace
+
+Predictions::Predictions(std::size_t width, std::uint64_t expected_events) : width_(width) {
+  chunks_.reserve(static_cast<std::size_t>(expected_events / kChunk + 1024));
+}
+
+void Predictions::record(std::uint64_t index, ResultStatus status, std::span<const float> outputs) {
+  const std::size_t c = static_cast<std::size_t>(index >> kChunkBits);
+  while (chunks_.size() <= c) {
+    auto chunk = std::make_unique<Chunk>();
+    chunk->outputs.assign(kChunk * width_, 0.0f);
+    chunk->status.assign(kChunk, 0);
+    chunks_.push_back(std::move(chunk));
+  }
+  Chunk& chunk = *chunks_[c];
+  const std::uint64_t i = index & (kChunk - 1);
+  chunk.status[i] = static_cast<std::uint8_t>(static_cast<int>(status) + 1);
+  if (status == ResultStatus::kOk)
+    std::copy_n(outputs.begin(), std::min(width_, outputs.size()), chunk.outputs.begin() + i * width_);
+  size_ = std::max(size_, index + 1);
+}
+
+ResultStatus Predictions::status(std::uint64_t index) const noexcept {
+  const auto c = static_cast<std::size_t>(index >> kChunkBits);
+  if (c >= chunks_.size()) return ResultStatus::kCancelled;
+  const std::uint8_t s = chunks_[c]->status[index & (kChunk - 1)];
+  return s == 0 ? ResultStatus::kCancelled : static_cast<ResultStatus>(s - 1);
+}
+
+std::span<const float> Predictions::outputs(std::uint64_t index) const noexcept {
+  const auto c = static_cast<std::size_t>(index >> kChunkBits);
+  if (c >= chunks_.size()) return {};
+  return std::span<const float>(chunks_[c]->outputs).subspan((index & (kChunk - 1)) * width_, width_);
+}
+
+void Predictions::write_csv(const std::string& path, const std::vector<std::string>& output_names,
+                            const std::vector<std::int64_t>& timestamps) const {
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw Error(ErrorCode::kFileNotFound, path + ": cannot create the predictions file");
+  std::string line = "index,ts_ns,status";
+  for (const auto& name : output_names) line += "," + name;
+  out << line << '\n';
+  for (std::uint64_t i = 0; i < size_; ++i) {
+    const ResultStatus s = status(i);
+    line = std::to_string(i) + "," + (i < timestamps.size() ? std::to_string(timestamps[i]) : "") + "," + to_string(s);
+    const auto values = outputs(i);
+    for (std::size_t k = 0; k < width_; ++k) {
+      line += ',';
+      if (s == ResultStatus::kOk) append_float(line, values[k]);
+    }
+    out << line << '\n';
+  }
+  if (!out) throw Error(ErrorCode::kFileNotFound, path + ": write failed");
+}
+
+ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, Pipeline& pipeline,
+                        const ReplayOptions& options, Predictions* predictions, std::vector<std::int64_t>* timestamps) {
+  const PipelineConfig& pc = pipeline.config();
+  if (engine.width() != pipeline.feature_width())
+    throw Error(ErrorCode::kWidthMismatch, "replay: the feature schema has " + std::to_string(engine.width()) +
+                                               " features, the pipeline expects " +
+                                               std::to_string(pipeline.feature_width()));
+  if (pc.workers != 1) throw Error(ErrorCode::kInvalidConfig, "replay: the pipeline must have exactly 1 worker");
+  if (options.speed < 0) throw Error(ErrorCode::kInvalidConfig, "replay: speed must be >= 0");
+  if (options.fixed_batches) {
+    if (pc.max_delay_us < kMinFixedBatchDelayUs || options.drop_when_full || options.deadline_us != 0 ||
+        pc.queue_capacity < pc.max_batch)
+      throw Error(ErrorCode::kInvalidConfig,
+                  "replay: fixed batches need max_delay_us >= 1000000, queue_capacity >= max_batch, no deadline "
+                  "and no dropping");
+  }
+  pin_self(options.feed_core);
+
+  Shared shared;
+  // Twice the queue: an entry is normally free again long before the feed thread comes back to it.
+  const std::uint64_t ring = std::bit_ceil(std::max<std::uint64_t>(2 * pc.queue_capacity, 1024));
+  shared.ingest_ns = std::make_unique<std::int64_t[]>(ring);
+  shared.mask = ring - 1;
+  shared.warmup = options.warmup_events;
+  shared.predictions = options.keep_predictions ? predictions : nullptr;
+  shared.versions.reserve(64);
+  if (timestamps != nullptr && options.keep_predictions) timestamps->reserve(source.size_hint());
+
+  ReplayReport report;
+  report.source = source.describe();
+  report.symbol = source.symbol();
+  report.speed = options.speed;
+  report.warmup_events = options.warmup_events;
+  report.series.reserve(1 << 16);
+
+  auto producer = pipeline.make_producer();
+  std::vector<float> features(engine.width());
+  const std::int64_t deadline_ns = options.deadline_us * 1000;
+  const bool paced = options.speed > 0;
+  const double inverse_speed = paced ? 1.0 / options.speed : 0.0;
+  const Completion completion_base{&Shared::on_result, &shared, 0};
+
+  std::uint64_t i = 0, accepted = 0, rejected = 0, invalid = 0, waits = 0, seen_completed = 0;
+  // Completions point at `shared`: if anything below throws, wait for those in flight before it goes.
+  struct DrainOnThrow {
+    const Shared& shared;
+    const std::uint64_t& accepted;
+    const std::uint64_t& padding;
+    ~DrainOnThrow() {
+      if (std::uncaught_exceptions() == 0) return;
+      while (shared.completed.load(std::memory_order_acquire) < accepted + padding) std::this_thread::yield();
+    }
+  } drain_on_throw{shared, accepted, report.padding_requests};
+  std::int64_t start_ns = 0, measure_start_ns = 0, first_ts = 0, last_ts = 0;
+  std::int64_t next_sample_ns = 0;
+  Tick tick;
+  for (; options.limit == 0 || i < options.limit; ++i) {
+    std::int64_t ingest_ns;
+    const feed::Event* event;
+    if (paced) {
+      event = source.read();
+      if (event == nullptr) break;
+      if (i == 0) start_ns = now_ns(), first_ts = event->ts_ns;
+      wait_until(start_ns + static_cast<std::int64_t>(static_cast<double>(event->ts_ns - first_ts) * inverse_speed));
+      ingest_ns = now_ns();
+    } else {
+      ingest_ns = now_ns();
+      event = source.read();
+      if (event == nullptr) break;
+      if (i == 0) start_ns = ingest_ns, first_ts = event->ts_ns;
+    }
+    if (i == 0) next_sample_ns = start_ns + options.interval_ns;
+    if (i == options.warmup_events) measure_start_ns = ingest_ns;
+    last_ts = event->ts_ns;
+    source.apply(tick);
+    engine.update(event->ts_ns, *tick.book, tick.trade, features);
+    if (timestamps != nullptr && options.keep_predictions) timestamps->push_back(event->ts_ns);
+
+    // The entry's previous request (accepted - ring) must have completed. Acquire pairs with the release
+    // in on_result; the enqueue in submit() publishes the new value to the worker.
+    if (accepted >= ring && seen_completed <= accepted - ring) {
+      while ((seen_completed = shared.completed.load(std::memory_order_acquire)) <= accepted - ring) cpu_relax();
+    }
+    shared.ingest_ns[accepted & shared.mask] = ingest_ns;
+    Completion completion = completion_base;
+    completion.tag = i;
+    const std::int64_t deadline = deadline_ns != 0 ? ingest_ns + deadline_ns : kNoDeadline;
+    for (;;) {
+      const SubmitStatus status = pipeline.submit(producer, features, deadline, completion);
+      if (status == SubmitStatus::kAccepted) {
+        ++accepted;
+        break;
+      }
+      if (status == SubmitStatus::kRejected && !options.drop_when_full) {
+        ++waits;
+        cpu_relax();
+        continue;
+      }
+      ++(status == SubmitStatus::kRejected ? rejected : invalid);
+      break;
+    }
+    if (ingest_ns >= next_sample_ns) {
+      const std::uint64_t done = shared.completed.load(std::memory_order_relaxed);
+      report.series.push_back({static_cast<double>(ingest_ns - start_ns) * 1e-9, i + 1, done});
+      if (options.progress) options.progress(i + 1, done);
+      next_sample_ns += options.interval_ns * (1 + (ingest_ns - next_sample_ns) / options.interval_ns);
+    }
+  }
+  report.events = i;
+
+  std::uint64_t padding = 0;
+  if (options.fixed_batches && accepted % pc.max_batch != 0) {
+    // Complete the last batch so it runs now instead of after max_delay.
+    std::fill(features.begin(), features.end(), 0.0f);
+    for (padding = pc.max_batch - accepted % pc.max_batch; report.padding_requests < padding;) {
+      Completion completion = completion_base;
+      completion.tag = kPaddingTag | report.padding_requests;
+      // Padding takes accepted numbers too (its ring entry is never read).
+      if (pipeline.submit(producer, features, kNoDeadline, completion) == SubmitStatus::kAccepted) {
+        ++report.padding_requests;
+      } else {
+        cpu_relax();
+      }
+    }
+  }
+  // Acquire pairs with the release in on_result: after this, every completion's writes are visible.
+  while (shared.completed.load(std::memory_order_acquire) < accepted + report.padding_requests) cpu_relax();
+  const std::int64_t end_ns = now_ns();
+  if (i > 0) {
+    report.series.push_back({static_cast<double>(end_ns - start_ns) * 1e-9, i, accepted});
+    if (options.progress) options.progress(i, accepted);
+  }
+
+  report.accepted = accepted;
+  report.rejected = rejected;
+  report.invalid = invalid;
+  report.full_queue_waits = waits;
+  report.pipeline = pipeline.metrics().snapshot();
+  report.ok = shared.by_status[static_cast<int>(ResultStatus::kOk)];
+  report.expired = shared.by_status[static_cast<int>(ResultStatus::kExpired)];
+  report.model_errors = shared.by_status[static_cast<int>(ResultStatus::kModelError)];
+  report.cancelled = shared.by_status[static_cast<int>(ResultStatus::kCancelled)];
+  report.end_to_end = shared.end_to_end.snapshot();
+  report.feed_stage = shared.feed_stage.snapshot();
+  report.model_versions = shared.versions;
+  std::sort(report.model_versions.begin(), report.model_versions.end());
+  report.source_stats = source.stats();
+  report.window_overflows = engine.window_overflows();
+  report.recorded_span_ns = last_ts - first_ts;
+  report.wall_s = i > 0 ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
+  if (i > options.warmup_events) {
+    report.measured_s = static_cast<double>(end_ns - measure_start_ns) * 1e-9;
+    if (report.measured_s > 0) {
+      report.events_per_s = static_cast<double>(i - options.warmup_events) / report.measured_s;
+      report.inferences_per_s = static_cast<double>(shared.ok_measured) / report.measured_s;
+    }
+  }
+  return report;
+}
+
+std::string to_json(const ReplayReport& r, const std::string& extra) {
+  json j;
+  j["tool"] = "tickinfer-replay";
+  j["source"] = {{"description", r.source},
+                 {"symbol", r.symbol.name},
+                 {"price_scale", r.symbol.price_scale},
+                 {"qty_scale", r.symbol.qty_scale},
+                 {"recorded_span_s", static_cast<double>(r.recorded_span_ns) * 1e-9},
+                 {"events_skipped", r.source_stats.skipped},
+                 {"parse_issues", r.source_stats.parse_issues},
+                 {"book_warnings", r.source_stats.book_warnings},
+                 {"book_syncs", r.source_stats.book_syncs}};
+  j["pacing"] = {{"speed", r.speed},
+                 {"mode", r.speed == 0   ? "as_fast_as_possible"
+                          : r.speed == 1 ? "as_recorded"
+                                         : "scaled"}};
+  j["events"] = r.events;
+  j["warmup_events"] = r.warmup_events;
+  j["counts"] = {{"accepted", r.accepted},
+                 {"rejected", r.rejected},
+                 {"invalid", r.invalid},
+                 {"ok", r.ok},
+                 {"expired", r.expired},
+                 {"model_errors", r.model_errors},
+                 {"cancelled", r.cancelled},
+                 {"full_queue_waits", r.full_queue_waits},
+                 {"padding_requests", r.padding_requests}};
+  json series = json::array();
+  for (const auto& s : r.series) series.push_back({s.t_s, s.events, s.predictions});
+  j["throughput"] = {{"wall_s", r.wall_s},
+                     {"measured_s", r.measured_s},
+                     {"events_per_s", r.events_per_s},
+                     {"inferences_per_s", r.inferences_per_s},
+                     {"series_columns", {"t_s", "events", "predictions"}},
+                     {"series", series}};
+  j["latency_ns"] = {
+      {"end_to_end", percentiles(r.end_to_end)},          {"feed_stage", percentiles(r.feed_stage)},
+      {"queue_wait", percentiles(r.pipeline.queue_wait)}, {"batch_formation", percentiles(r.pipeline.batch_formation)},
+      {"forward", percentiles(r.pipeline.forward)},       {"pipeline_end_to_end", percentiles(r.pipeline.end_to_end)}};
+  j["end_to_end_histogram"] = {{"columns", {"lower_ns", "count"}}, {"buckets", buckets(r.end_to_end)}};
+  json sizes = json::object();
+  double rows = 0, batches = 0;
+  for (std::size_t n = 1; n < r.pipeline.batch_sizes.size(); ++n) {
+    if (r.pipeline.batch_sizes[n] == 0) continue;
+    sizes[std::to_string(n)] = r.pipeline.batch_sizes[n];
+    rows += static_cast<double>(n * r.pipeline.batch_sizes[n]);
+    batches += static_cast<double>(r.pipeline.batch_sizes[n]);
+  }
+  j["batches"] = {{"count", r.pipeline.batches},
+                  {"failed", r.pipeline.failed_batches},
+                  {"mean_size", batches > 0 ? rows / batches : 0.0},
+                  {"sizes", sizes}};
+  j["model_versions"] = r.model_versions;
+  j["window_overflows"] = r.window_overflows;
+  if (!extra.empty()) j.update(json::parse(extra));
+  return j.dump(2);
+}
+
+std::uint64_t dump_features(MarketSource& source, features::FeatureEngine& engine, const std::string& path,
+                            std::uint64_t limit) {
+  const bool binary = path.size() > 4 && path.compare(path.size() - 4, 4, ".f32") == 0;
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw Error(ErrorCode::kFileNotFound, path + ": cannot create the features file");
+  if (!binary) {
+    std::string header = "index,ts_ns,mid";
+    for (const auto& name : engine.schema().names()) header += "," + name;
+    out << header << '\n';
+  }
+  const double price_scale = static_cast<double>(source.symbol().price_scale);
+  std::vector<float> features(engine.width());
+  std::vector<float> row(engine.width() + 1);
+  std::string line;
+  double mid = 0.0;
+  Tick tick;
+  std::uint64_t n = 0;
+  for (; limit == 0 || n < limit; ++n) {
+    const feed::Event* event = source.read();
+    if (event == nullptr) break;
+    source.apply(tick);
+    engine.update(event->ts_ns, *tick.book, tick.trade, features);
+    if (!tick.book->empty(feed::Side::kBuy) && !tick.book->empty(feed::Side::kSell))
+      mid = static_cast<double>(tick.book->best_bid().price + tick.book->best_ask().price) * 0.5 / price_scale;
+    if (binary) {
+      row[0] = static_cast<float>(mid);
+      std::copy(features.begin(), features.end(), row.begin() + 1);
+      out.write(reinterpret_cast<const char*>(row.data()), static_cast<std::streamsize>(row.size() * sizeof(float)));
+      continue;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%llu,%lld,%.17g", static_cast<unsigned long long>(n),
+                  static_cast<long long>(event->ts_ns), mid);
+    line = buf;
+    for (const float v : features) {
+      line += ',';
+      append_float(line, v);
+    }
+    out << line << '\n';
+  }
+  if (!out) throw Error(ErrorCode::kFileNotFound, path + ": write failed");
+  return n;
+}
+
+}  // namespace tickinfer::replay

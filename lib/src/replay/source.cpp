@@ -1,0 +1,485 @@
+#include "tickinfer/replay/source.hpp"
+
+#include <filesystem>
+#include <optional>
+
+#include "tickinfer/error.hpp"
+#include "tickinfer/feed/capture.hpp"
+#include "tickinfer/feed/itch.hpp"
+#include "tickinfer/feed/lobster.hpp"
+#include "tickinfer/feed/lobster_book.hpp"
+#include "tickinfer/feed/tardis.hpp"
+
+namespace tickinfer::replay {
+namespace {
+
+using feed::BookResult;
+using feed::Event;
+using feed::EventKind;
+using feed::Side;
+
+bool warns(BookResult r) noexcept {
+  return r != BookResult::kOk && r != BookResult::kIgnored && r != BookResult::kCrossed;
+}
+
+bool book_event(const Event& e) noexcept {
+  switch (e.kind) {
+    case EventKind::kAdd:
+    case EventKind::kExecute:
+    case EventKind::kCancel:
+    case EventKind::kDelete:
+    case EventKind::kReplace:
+    case EventKind::kTrade:
+    case EventKind::kQuote:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+
+void expect_paths(const SourceOptions& o, std::size_t lo, std::size_t hi, const char* what) {
+  if (o.paths.size() < lo || o.paths.size() > hi)
+    throw Error(ErrorCode::kInvalidConfig, std::string(to_string(o.format)) + " replay takes " + what + ", got " +
+                                               std::to_string(o.paths.size()) + " path(s)");
+}
+
+// A plain order book for feeds whose events apply directly (synthetic, ITCH, Tardis, non-LOBSTER captures).
+struct PlainBook {
+  feed::OrderBook book{0, 1 << 16};
+  SourceStats stats;
+
+  void apply(const Event& e, Tick& tick) {
+    tick.event = &e;
+    tick.trade = features::classify_trade(e, book);  // before: an execution's side may live in the book
+    if (warns(book.apply(e))) ++stats.book_warnings;
+    tick.book = &book;
+    ++stats.events;
+  }
+};
+
+// LOBSTER's orderbook row is the book after its message (a level-N file never shows what happens deeper, so
+// a book rebuilt from the messages drifts). The replayed book is therefore the row itself: both sides are
+// replaced by the row's levels, best first up to the first empty placeholder, when they changed.
+struct RowBook {
+  feed::OrderBook book{0, 0};
+  std::vector<feed::Level> scratch;
+
+  explicit RowBook(std::size_t levels) { scratch.reserve(levels); }
+
+  void set(std::span<const std::int64_t> row) {
+    set_side(Side::kSell, row, 0, feed::kLobsterEmptyAsk);
+    set_side(Side::kBuy, row, 2, feed::kLobsterEmptyBid);
+  }
+  // A level-1 top of book carried by the event itself (kFlagTopOfBook; qty 0 = side empty).
+  void set(const Event& e) {
+    const std::int64_t row[4] = {e.ask_qty != 0 ? e.ask_price : feed::kLobsterEmptyAsk, e.ask_qty,
+                                 e.bid_qty != 0 ? e.bid_price : feed::kLobsterEmptyBid, e.bid_qty};
+    set(row);
+  }
+
+ private:
+  void set_side(Side side, std::span<const std::int64_t> row, std::size_t column, std::int64_t empty) {
+    scratch.clear();
+    for (std::size_t j = column; j + 1 < row.size(); j += 4) {
+      if (row[j] == empty) break;
+      scratch.push_back(feed::Level{row[j], row[j + 1], 0});
+    }
+    bool same = scratch.size() == book.depth(side);
+    for (std::size_t j = 0; same && j < scratch.size(); ++j)
+      same = book.level(side, j).price == scratch[j].price && book.level(side, j).qty == scratch[j].qty;
+    if (!same) book.replace_side(side, scratch);
+  }
+};
+
+class SyntheticSource final : public MarketSource {
+ public:
+  explicit SyntheticSource(const SyntheticOptions& o) : events_(generate_synthetic(o)), options_(o) {}
+  const Event* read() override { return next_ < events_.size() ? &events_[next_++] : nullptr; }
+  void apply(Tick& tick) override { book_.apply(events_[next_ - 1], tick); }
+  feed::SymbolInfo symbol() const override { return SyntheticFeed::symbol(); }
+  std::uint64_t size_hint() const noexcept override { return events_.size(); }
+  SourceStats stats() const override { return book_.stats; }
+  std::string describe() const override {
+    return "synthetic (seed " + std::to_string(options_.seed) + ", " + std::to_string(events_.size()) + " events, " +
+           std::to_string(static_cast<long long>(options_.rate_per_s)) + " events/s recorded)";
+  }
+
+ private:
+  std::vector<Event> events_;
+  SyntheticOptions options_;
+  std::size_t next_ = 0;
+  PlainBook book_;
+};
+
+class LobsterSource final : public MarketSource {
+ public:
+  explicit LobsterSource(const SourceOptions& o)
+      : reader_(open(o)), rows_(reader_.levels()), messages_only_(reader_.levels() == 0 ? 1 : 0) {}
+
+  const Event* read() override { return reader_.next(event_) ? &event_ : nullptr; }
+  void apply(Tick& tick) override {
+    tick.event = &event_;
+    if (reader_.levels() != 0) {
+      tick.trade = features::classify_trade(event_, rows_.book);  // LOBSTER names the resting side
+      rows_.set(reader_.book_row());
+      tick.book = &rows_.book;
+      ++stats_.book_syncs;
+    } else {
+      tick.trade = features::classify_trade(event_, messages_only_.book());
+      if (warns(messages_only_.apply(event_))) ++stats_.book_warnings;
+      tick.book = &messages_only_.book();
+    }
+    ++stats_.events;
+  }
+  feed::SymbolInfo symbol() const override { return reader_.symbol(); }
+  std::span<const std::int64_t> book_row() const noexcept override { return reader_.book_row(); }
+  SourceStats stats() const override {
+    SourceStats s = stats_;
+    s.parse_issues = reader_.stats().total_issues();
+    return s;
+  }
+  std::string describe() const override {
+    return "lobster " + description_ +
+           (reader_.levels() ? " + orderbook (" + std::to_string(reader_.levels()) + " levels)"
+                             : " (no orderbook file: book rebuilt from messages only)");
+  }
+
+ private:
+  feed::LobsterReader open(const SourceOptions& o) {
+    expect_paths(o, 1, 2, "MESSAGE.csv [ORDERBOOK.csv] or a sample .zip");
+    feed::LobsterOptions lo;
+    lo.policy = feed::ParsePolicy::kSkip;
+    const std::string& first = o.paths[0];
+    description_ = file_name(first);
+    if (first.size() > 4 && first.compare(first.size() - 4, 4, ".zip") == 0)
+      return feed::LobsterReader::open_zip(first, lo);
+    std::string orderbook = o.paths.size() > 1 ? o.paths[1] : std::string();
+    if (orderbook.empty()) {
+      const auto at = first.rfind("_message_");
+      if (at != std::string::npos) {
+        std::string guess = first;
+        guess.replace(at, 9, "_orderbook_");
+        if (std::filesystem::exists(guess)) orderbook = guess;
+      }
+    }
+    return feed::LobsterReader::open(first, orderbook, lo);
+  }
+
+  std::string description_;
+  feed::LobsterReader reader_;
+  RowBook rows_;
+  feed::LobsterBook messages_only_;  // without an orderbook file: LOBSTER's message semantics, unchecked
+  Event event_{};
+  SourceStats stats_;
+};
+
+class TardisSource final : public MarketSource {
+ public:
+  explicit TardisSource(const SourceOptions& o) {
+    expect_paths(o, 1, 2, "a trades and/or a quotes CSV");
+    feed::TardisOptions to;
+    to.policy = feed::ParsePolicy::kSkip;
+    // Two files interleave on arrival time, the only clock they share.
+    to.use_local_timestamp = o.paths.size() > 1;
+    for (const auto& path : o.paths) {
+      readers_.push_back(feed::TardisReader::open(path, to));
+      description_ += (description_.empty() ? "" : " + ") + file_name(path);
+    }
+    symbols_ = readers_[0].scan_symbols();
+    if (symbols_.empty()) symbols_.push_back(feed::SymbolInfo{0, "?", 1, 1});
+    pending_.resize(readers_.size());
+    for (std::size_t i = 0; i < readers_.size(); ++i) refill(i);
+  }
+
+  const Event* read() override {
+    for (;;) {
+      std::size_t pick = readers_.size();
+      for (std::size_t i = 0; i < readers_.size(); ++i)
+        if (pending_[i] && (pick == readers_.size() || pending_[i]->ts_ns < pending_[pick]->ts_ns)) pick = i;
+      if (pick == readers_.size()) return nullptr;
+      event_ = *pending_[pick];
+      refill(pick);
+      if (event_.symbol == symbols_[0].id) return &event_;
+      ++book_.stats.skipped;
+    }
+  }
+  void apply(Tick& tick) override { book_.apply(event_, tick); }
+  feed::SymbolInfo symbol() const override { return symbols_[0]; }
+  SourceStats stats() const override {
+    SourceStats s = book_.stats;
+    for (const auto& r : readers_) s.parse_issues += r.stats().total_issues();
+    return s;
+  }
+  std::string describe() const override { return "tardis " + description_; }
+
+ private:
+  void refill(std::size_t i) {
+    Event e{};
+    if (readers_[i].next(e)) {
+      pending_[i] = e;
+    } else {
+      pending_[i].reset();
+    }
+  }
+
+  std::vector<feed::TardisReader> readers_;
+  std::vector<std::optional<Event>> pending_;
+  std::vector<feed::SymbolInfo> symbols_;
+  std::string description_;
+  Event event_{};
+  PlainBook book_;
+};
+
+// The first symbol id whose events touch a book, scanning `next` until one does.
+template <typename Next>
+std::optional<std::uint32_t> first_book_symbol(Next&& next) {
+  Event e{};
+  while (next(e))
+    if (e.kind == EventKind::kAdd || e.kind == EventKind::kQuote || e.kind == EventKind::kTrade) return e.symbol;
+  return std::nullopt;
+}
+
+std::uint32_t pick_symbol(const std::vector<feed::SymbolInfo>& symbols, const std::string& wanted,
+                          std::optional<std::uint32_t> fallback, const std::string& what) {
+  if (!wanted.empty()) {
+    for (const auto& s : symbols)
+      if (s.name == wanted) return s.id;
+    throw Error(ErrorCode::kInvalidConfig, what + ": no symbol '" + wanted + "'");
+  }
+  if (fallback) return *fallback;
+  return symbols.empty() ? 0 : symbols.front().id;
+}
+
+feed::SymbolInfo symbol_info(const std::vector<feed::SymbolInfo>& symbols, std::uint32_t id, std::int64_t price_scale) {
+  for (const auto& s : symbols)
+    if (s.id == id) return s;
+  return {id, "symbol-" + std::to_string(id), price_scale, 1};
+}
+
+class ItchSource final : public MarketSource {
+ public:
+  explicit ItchSource(const SourceOptions& o) : reader_(open(o)) {
+    const auto directory = reader_.scan_directory();
+    std::optional<std::uint32_t> fallback;
+    if (o.symbol.empty()) {
+      auto scan = feed::ItchReader::open(o.paths[0], options());
+      fallback = first_book_symbol([&scan](Event& e) { return scan.next(e); });
+    }
+    symbol_ = symbol_info(directory, pick_symbol(directory, o.symbol, fallback, o.paths[0]), feed::kItchPriceScale);
+    description_ = file_name(o.paths[0]);
+  }
+
+  const Event* read() override {
+    while (reader_.next(event_)) {
+      if (event_.symbol == symbol_.id && book_event(event_)) return &event_;
+      ++book_.stats.skipped;
+    }
+    return nullptr;
+  }
+  void apply(Tick& tick) override { book_.apply(event_, tick); }
+  feed::SymbolInfo symbol() const override { return symbol_; }
+  SourceStats stats() const override {
+    SourceStats s = book_.stats;
+    s.parse_issues = reader_.stats().total_issues();
+    return s;
+  }
+  std::string describe() const override { return "itch " + description_ + " (" + symbol_.name + ")"; }
+
+ private:
+  static feed::ItchOptions options() {
+    feed::ItchOptions io;
+    io.policy = feed::ParsePolicy::kSkip;
+    return io;
+  }
+  static feed::ItchReader open(const SourceOptions& o) {
+    expect_paths(o, 1, 1, "one ITCH file");
+    return feed::ItchReader::open(o.paths[0], options());
+  }
+
+  feed::ItchReader reader_;
+  feed::SymbolInfo symbol_;
+  std::string description_;
+  Event event_{};
+  PlainBook book_;
+};
+
+class CaptureSource final : public MarketSource {
+ public:
+  explicit CaptureSource(const SourceOptions& o) : capture_(open(o)), events_(capture_.events()), rows_(1) {
+    std::size_t i = 0;
+    const std::uint32_t id = pick_symbol(capture_.symbols(), o.symbol, first_book_symbol([&](Event& e) {
+                                           if (i >= events_.size()) return false;
+                                           e = events_[i++];
+                                           return true;
+                                         }),
+                                         o.paths[0]);
+    symbol_ = symbol_info(capture_.symbols(), id, 1);
+    description_ = file_name(o.paths[0]);
+    // LOBSTER captures carry the orderbook rows: as sync quotes after each message (write_capture, any
+    // level count), or as each event's own top of book (kFlagTopOfBook, feed::convert_to_capture).
+    std::size_t levels = 0;
+    for (std::size_t k = 1; k < events_.size() && is_sync(events_[k]); ++k) ++levels;
+    if (levels > 0) {
+      row_.resize(4 * levels);
+      rows_ = RowBook(levels);
+      mode_ = Mode::kSyncQuotes;
+    } else if (!events_.empty() && (events_[0].flags & feed::kFlagTopOfBook) != 0) {
+      mode_ = Mode::kTopOfBook;
+    }
+    for (const Event& e : events_) count_ += e.symbol == symbol_.id && !is_sync(e) && book_event(e) ? 1 : 0;
+  }
+
+  const Event* read() override {
+    while (next_ < events_.size()) {
+      const Event& e = events_[next_++];
+      if (e.symbol != symbol_.id || is_sync(e) || !book_event(e)) {
+        if (!is_sync(e)) ++plain_.stats.skipped;
+        continue;
+      }
+      current_ = &e;
+      if (mode_ == Mode::kSyncQuotes) collect_row();
+      return current_;
+    }
+    return nullptr;
+  }
+
+  void apply(Tick& tick) override {
+    if (mode_ == Mode::kPlain) return plain_.apply(*current_, tick);
+    tick.event = current_;
+    tick.trade = features::classify_trade(*current_, rows_.book);  // LOBSTER names the resting side
+    if (mode_ == Mode::kSyncQuotes && has_row_) {
+      rows_.set(row_);
+      ++plain_.stats.book_syncs;
+    } else if (mode_ == Mode::kTopOfBook && (current_->flags & feed::kFlagTopOfBook) != 0) {
+      rows_.set(*current_);
+      ++plain_.stats.book_syncs;
+    }
+    tick.book = &rows_.book;
+    ++plain_.stats.events;
+  }
+
+  feed::SymbolInfo symbol() const override { return symbol_; }
+  std::uint64_t size_hint() const noexcept override { return count_; }
+  std::span<const std::int64_t> book_row() const noexcept override {
+    return has_row_ ? std::span<const std::int64_t>(row_) : std::span<const std::int64_t>();
+  }
+  SourceStats stats() const override { return plain_.stats; }
+  std::string describe() const override {
+    const char* rows = mode_ == Mode::kSyncQuotes  ? ", LOBSTER rows of "
+                       : mode_ == Mode::kTopOfBook ? ", LOBSTER top of book"
+                                                   : "";
+    return "capture " + description_ + " (" + symbol_.name + rows +
+           (mode_ == Mode::kSyncQuotes ? std::to_string(row_.size() / 4) + " levels)" : ")");
+  }
+
+ private:
+  enum class Mode : std::uint8_t { kPlain, kSyncQuotes, kTopOfBook };
+
+  static feed::CaptureReader open(const SourceOptions& o) {
+    expect_paths(o, 1, 1, "one capture file");
+    return feed::CaptureReader(o.paths[0]);
+  }
+  static bool is_sync(const Event& e) noexcept { return e.kind == EventKind::kQuote && e.aux == kLobsterSyncAux; }
+
+  void collect_row() {
+    // Rows of the file that hold fewer levels leave the rest at LOBSTER's empty placeholders.
+    const std::size_t levels = row_.size() / 4;
+    for (std::size_t j = 0; j < levels; ++j) {
+      row_[4 * j] = feed::kLobsterEmptyAsk, row_[4 * j + 1] = 0;
+      row_[4 * j + 2] = feed::kLobsterEmptyBid, row_[4 * j + 3] = 0;
+    }
+    has_row_ = false;
+    while (next_ < events_.size() && is_sync(events_[next_])) {
+      const Event& q = events_[next_++];
+      if (q.order_id >= levels) continue;
+      const std::size_t j = q.order_id;
+      row_[4 * j] = q.ask_price, row_[4 * j + 1] = q.ask_qty;
+      row_[4 * j + 2] = q.bid_price, row_[4 * j + 3] = q.bid_qty;
+      has_row_ = true;
+    }
+  }
+
+  feed::CaptureReader capture_;
+  std::span<const Event> events_;
+  feed::SymbolInfo symbol_;
+  std::string description_;
+  Mode mode_ = Mode::kPlain;
+  std::size_t next_ = 0;
+  std::uint64_t count_ = 0;
+  const Event* current_ = nullptr;
+  RowBook rows_;
+  std::vector<std::int64_t> row_;
+  bool has_row_ = false;
+  PlainBook plain_;
+};
+
+}  // namespace
+
+const char* to_string(SourceFormat format) noexcept {
+  switch (format) {
+    case SourceFormat::kSynthetic:
+      return "synthetic";
+    case SourceFormat::kLobster:
+      return "lobster";
+    case SourceFormat::kTardis:
+      return "tardis";
+    case SourceFormat::kItch:
+      return "itch";
+    case SourceFormat::kCapture:
+      return "capture";
+  }
+  return "unknown";
+}
+
+SourceFormat parse_format(std::string_view name) {
+  for (const auto f : {SourceFormat::kSynthetic, SourceFormat::kLobster, SourceFormat::kTardis, SourceFormat::kItch,
+                       SourceFormat::kCapture})
+    if (name == to_string(f)) return f;
+  throw Error(ErrorCode::kInvalidConfig,
+              "unknown data format '" + std::string(name) + "' (known: synthetic, lobster, tardis, itch, capture)");
+}
+
+std::unique_ptr<MarketSource> MarketSource::open(const SourceOptions& options) {
+  switch (options.format) {
+    case SourceFormat::kSynthetic:
+      if (!options.paths.empty()) throw Error(ErrorCode::kInvalidConfig, "the synthetic feed takes no data path");
+      return std::make_unique<SyntheticSource>(options.synthetic);
+    case SourceFormat::kLobster:
+      return std::make_unique<LobsterSource>(options);
+    case SourceFormat::kTardis:
+      return std::make_unique<TardisSource>(options);
+    case SourceFormat::kItch:
+      return std::make_unique<ItchSource>(options);
+    case SourceFormat::kCapture:
+      return std::make_unique<CaptureSource>(options);
+  }
+  throw Error(ErrorCode::kInvalidConfig, "unknown data format");
+}
+
+std::uint64_t write_capture(MarketSource& source, const std::string& path) {
+  const feed::SymbolInfo symbol = source.symbol();
+  feed::CaptureWriter writer(path, std::span<const feed::SymbolInfo>(&symbol, 1));
+  std::uint64_t written = 0;
+  while (const Event* e = source.read()) {
+    writer.append(*e);
+    ++written;
+    const auto row = source.book_row();
+    for (std::size_t j = 0; j + 3 < row.size(); j += 4) {
+      Event q{};
+      q.ts_ns = e->ts_ns;
+      q.symbol = e->symbol;
+      q.kind = EventKind::kQuote;
+      q.aux = kLobsterSyncAux;
+      q.order_id = j / 4;
+      q.ask_price = row[j], q.ask_qty = row[j + 1];
+      q.bid_price = row[j + 2], q.bid_qty = row[j + 3];
+      writer.append(q);
+    }
+  }
+  writer.finish();
+  return written;
+}
+
+}  // namespace tickinfer::replay

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Trains a small MLP on features that tickinfer's C++ pipeline computed, and exports it for tickinfer.
+
+Training features == inference features by construction: the input is what
+`tickinfer-replay DATA --dump-features FEATURES.csv` wrote (header "index,ts_ns,mid,<feature names>").
+The label is the mid-price move over the next --horizon events, in basis points. The split is
+chronological (first 70% train, last 30% test). The export follows scripts/export_model.py: TorchScript
+plus metadata (feature names and schema hash of --config, golden vectors from test rows).
+
+  tickinfer-replay AMZN_..._message_1.csv --dump-features amzn.csv
+  train_model.py --features amzn.csv --config configs/default.toml --out amzn_mlp.pt
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import export_model  # noqa: E402  (re-executes with PYTHONHASHSEED=0 for byte-identical archives)
+from baseline_replay import parse_config, schema_hash  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+class Standardised(nn.Module):
+    """Scales inputs with the training split's mean and std, then runs the MLP."""
+
+    def __init__(self, mean, std, hidden: int):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+        width = len(mean)
+        self.net = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+def load_features(path):
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+    if header[:3] != ["index", "ts_ns", "mid"]:
+        sys.exit(f"{path}: not a tickinfer-replay --dump-features CSV (header starts {header[:3]})")
+    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
+    return header[3:], data[:, 2], data[:, 3:].astype(np.float32)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--features", required=True, help="CSV from tickinfer-replay --dump-features")
+    parser.add_argument("--config", required=True, help="the feature config the CSV was dumped with")
+    parser.add_argument("--out", required=True, help="TorchScript archive to write")
+    parser.add_argument("--horizon", type=int, default=50, help="label: mid move over the next N events")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--version", type=int, default=1, help="model version written to the metadata")
+    parser.add_argument("--name", default="lobster_mlp")
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    specs = parse_config(args.config)
+    names = [s["name"] for s in specs]
+    columns, mid, x = load_features(args.features)
+    if columns != names:
+        sys.exit(f"{args.features}: feature columns {columns} differ from {args.config}'s {names}")
+    k = args.horizon
+    if len(mid) <= 2 * k:
+        sys.exit(f"{args.features}: {len(mid)} rows is too few for horizon {k}")
+    y = ((mid[k:] - mid[:-k]) / mid[:-k] * 1e4).astype(np.float32)  # bps move over the next k events
+    x = x[:-k]
+    split = int(0.7 * len(y))
+    x_train, y_train, x_test, y_test = x[:split], y[:split], x[split:], y[split:]
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
+
+    model = Standardised(mean.tolist(), std.tolist(), args.hidden)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(np.clip(y_train, -20, 20)).unsqueeze(1)
+    gen = torch.Generator().manual_seed(args.seed)
+    for epoch in range(args.epochs):
+        model.train()
+        order = torch.randperm(len(xt), generator=gen)
+        total = 0.0
+        for start in range(0, len(order), 256):
+            idx = order[start:start + 256]
+            optimiser.zero_grad()
+            loss = nn.functional.mse_loss(model(xt[idx]), yt[idx])
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(idx)
+        print(f"epoch {epoch + 1}/{args.epochs}: train mse {total / len(order):.4f}")
+    model.eval()
+
+    with torch.no_grad():
+        pred = model(torch.from_numpy(x_test)).squeeze(1).numpy()
+    moved = y_test != 0
+    hit = float(np.mean(np.sign(pred[moved]) == np.sign(y_test[moved]))) if moved.any() else 0.0
+    corr = float(np.corrcoef(pred, y_test)[0, 1]) if pred.std() > 0 else 0.0
+    stats = {"rows": int(len(y)), "train": int(split), "test": int(len(y_test)), "horizon_events": k,
+             "test_mse": float(np.mean((pred - y_test) ** 2)), "test_mse_predict_zero": float(np.mean(y_test ** 2)),
+             "test_correlation": corr, "test_sign_accuracy_when_mid_moved": hit}
+    print(json.dumps(stats))
+
+    golden_rows = x_test[:: max(1, len(x_test) // export_model.GOLDEN_ROWS)][: export_model.GOLDEN_ROWS]
+    g_in, g_out = export_model.golden(model, x.shape[1], args.seed, golden_rows.tolist())
+    meta = export_model.metadata(args.name, args.version, names, [f"mid_move_bps_{k}"], schema_hash(specs), g_in, g_out)
+    meta["training"] = stats  # extra field: the loader ignores it, people reading the archive do not
+    export_model.save(model, args.out, json.dumps(meta))
+    print(f"{args.out}: {args.name} v{args.version}, {len(names)} features, schema {schema_hash(specs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+// tickinfer-replay's engine end to end over real TorchScript models: the synthetic feed, counts, the
+// predictions CSV, schema refusal, pacing, shedding, and the LOBSTER data (with the Python peer and a
+// model trained on it) when present.
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tickinfer/error.hpp"
+#include "tickinfer/features/engine.hpp"
+#include "tickinfer/features/schema.hpp"
+#include "tickinfer/pipeline.hpp"
+#include "tickinfer/replay/replay.hpp"
+#include "tickinfer/replay/source.hpp"
+#include "tickinfer/torchscript.hpp"
+
+namespace tickinfer::replay {
+namespace {
+
+const std::string kSource = TICKINFER_SOURCE_DIR;
+const std::string kModels = TICKINFER_TEST_MODEL_DIR;
+
+features::FeatureSchema default_schema() { return features::load_feature_config(kSource + "/configs/default.toml"); }
+
+std::string amzn_messages() {
+  return kSource + "/../shared/data/lobster-amzn-l1/AMZN_2012-06-21_34200000_57600000_message_1.csv";
+}
+
+class TempDir {
+ public:
+  TempDir() : path_(std::filesystem::temp_directory_path() / ("tickinfer_replay_" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+SourceOptions synthetic(std::uint64_t events, std::uint64_t seed = 1, double rate = 20'000) {
+  SourceOptions o;
+  o.synthetic.events = events;
+  o.synthetic.seed = seed;
+  o.synthetic.rate_per_s = rate;
+  return o;
+}
+
+SourceOptions lobster() {
+  SourceOptions o;
+  o.format = SourceFormat::kLobster;
+  o.paths = {amzn_messages()};
+  return o;
+}
+
+struct Replayed {
+  ReplayReport report;
+  std::unique_ptr<Predictions> predictions;
+  std::vector<std::int64_t> timestamps;
+};
+
+Replayed replay(const SourceOptions& source_options, const std::string& model_path, ReplayOptions options,
+                PipelineConfig config = {}) {
+  const auto schema = default_schema();
+  auto model = load_torchscript(model_path);
+  features::check_schema(model->metadata(), schema, model_path);
+  auto source = MarketSource::open(source_options);
+  features::FeatureEngine engine(schema, {source->symbol().price_scale, source->symbol().qty_scale});
+  if (options.fixed_batches) config.max_delay_us = 60'000'000;
+  auto pipeline = Pipeline::create(config, std::make_shared<ModelSlot>(model), make_cpu_backend());
+  Replayed run;
+  run.predictions = std::make_unique<Predictions>(model->output_width(), source->size_hint());
+  run.report = run_replay(*source, engine, *pipeline, options, run.predictions.get(), &run.timestamps);
+  pipeline->shutdown();
+  return run;
+}
+
+void expect_counts_add_up(const ReplayReport& r) {
+  EXPECT_EQ(r.accepted + r.rejected + r.invalid, r.events);
+  EXPECT_EQ(r.ok + r.expired + r.model_errors + r.cancelled, r.accepted);
+  std::uint64_t rows = 0;
+  for (std::size_t n = 0; n < r.pipeline.batch_sizes.size(); ++n) rows += n * r.pipeline.batch_sizes[n];
+  EXPECT_EQ(rows, r.ok + r.model_errors + r.padding_requests);  // expired rows never reach a batch
+}
+
+TEST(Replay, SyntheticFeedEveryEventGetsAPrediction) {
+  ReplayOptions options;
+  options.keep_predictions = true;
+  options.warmup_events = 1000;
+  const Replayed run = replay(synthetic(30'000), kModels + "/replay_mlp.pt", options);
+  const ReplayReport& r = run.report;
+  EXPECT_EQ(r.events, 30'000u);
+  EXPECT_EQ(r.accepted, 30'000u);
+  EXPECT_EQ(r.ok, 30'000u);
+  EXPECT_EQ(r.rejected + r.expired + r.model_errors + r.cancelled, 0u);
+  expect_counts_add_up(r);
+  EXPECT_EQ(r.end_to_end.count, 29'000u);  // warm-up excluded
+  EXPECT_EQ(r.feed_stage.count, 29'000u);
+  EXPECT_GT(r.events_per_s, 0.0);
+  EXPECT_GT(r.inferences_per_s, 0.0);
+  EXPECT_EQ(r.model_versions, std::vector<std::uint64_t>{1});
+  ASSERT_FALSE(r.series.empty());
+  EXPECT_EQ(r.series.back().events, 30'000u);
+  EXPECT_EQ(r.symbol.name, "SYNTH");
+  EXPECT_EQ(r.source_stats.book_warnings, 0u);
+  ASSERT_EQ(run.predictions->size(), 30'000u);
+  for (std::uint64_t i = 0; i < 30'000; ++i) ASSERT_EQ(run.predictions->status(i), ResultStatus::kOk) << i;
+
+  // The report is valid JSON with the documented fields.
+  const std::string json = to_json(r, R"({"model": {"path": "x"}})");
+  for (const char* field : {"\"events_per_s\"", "\"inferences_per_s\"", "\"p999_ns\"", "\"series\"", "\"batches\"",
+                            "\"model_versions\"", "\"end_to_end_histogram\"", "\"model\""})
+    EXPECT_NE(json.find(field), std::string::npos) << field;
+}
+
+TEST(Replay, PredictionsEqualTheModelOnTheDumpedFeatures) {
+  TempDir dir;
+  const auto schema = default_schema();
+  auto source = MarketSource::open(synthetic(3000, 9));
+  features::FeatureEngine engine(schema, {source->symbol().price_scale, 1});
+  dump_features(*source, engine, dir.file("f.f32"));
+  const std::string bytes = read_file(dir.file("f.f32"));
+  const std::size_t width = schema.size() + 1;  // mid, then the features
+  ASSERT_EQ(bytes.size(), 3000 * width * sizeof(float));
+  std::vector<float> rows(3000 * width);
+  std::memcpy(rows.data(), bytes.data(), bytes.size());
+  std::vector<float> inputs;
+  for (std::size_t i = 0; i < 3000; ++i)
+    inputs.insert(inputs.end(), rows.begin() + i * width + 1, rows.begin() + (i + 1) * width);
+  auto model = load_torchscript(kModels + "/replay_mlp.pt");
+  const auto expected = run_model(*model, inputs, 3000);
+
+  ReplayOptions options;
+  options.keep_predictions = true;
+  PipelineConfig config;
+  config.max_delay_us = 200;  // mixed batch sizes
+  const Replayed run = replay(synthetic(3000, 9), kModels + "/replay_mlp.pt", options, config);
+  for (std::size_t i = 0; i < 3000; ++i) ASSERT_NEAR(run.predictions->outputs(i)[0], expected[i], 1e-5) << i;
+}
+
+TEST(Replay, PredictionsCsvIsIdenticalBetweenTwoRuns) {
+  TempDir dir;
+  std::string csv[2];
+  for (int k = 0; k < 2; ++k) {
+    ReplayOptions options;
+    options.keep_predictions = true;
+    options.fixed_batches = true;
+    const Replayed run = replay(synthetic(20'000, 4), kModels + "/replay_mlp.pt", options);
+    EXPECT_EQ(run.report.ok, 20'000u);
+    EXPECT_EQ(run.report.padding_requests, 64 - 20'000 % 64);
+    expect_counts_add_up(run.report);
+    run.predictions->write_csv(dir.file("p" + std::to_string(k) + ".csv"), {"y0"}, run.timestamps);
+    csv[k] = read_file(dir.file("p" + std::to_string(k) + ".csv"));
+  }
+  EXPECT_EQ(std::count(csv[0].begin(), csv[0].end(), '\n'), 20'001);
+  EXPECT_EQ(csv[0].substr(0, csv[0].find('\n')), "index,ts_ns,status,y0");
+  EXPECT_TRUE(csv[0] == csv[1]) << "predictions differ between two runs with the same configuration";
+}
+
+TEST(Replay, ModelOnAnotherSchemaIsRefusedWithTheDifferingNames) {
+  auto model = load_torchscript(kModels + "/mlp.pt");  // f0..f31, hash synthetic-v1
+  try {
+    features::check_schema(model->metadata(), default_schema(), "mlp.pt");
+    FAIL() << "accepted a model on another schema";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kSchemaMismatch);
+    const std::string message = e.what();
+    EXPECT_NE(message.find("model mlp.pt: feature schema differs from the pipeline's (hash synthetic-v1 vs fnv1a64:"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("position 0: model 'f0', pipeline 'spread_bps'"), std::string::npos) << message;
+    EXPECT_NE(message.find("position 10: model 'f10', pipeline 'return_1s'"), std::string::npos) << message;
+    EXPECT_NE(message.find("model only: 'f11', 'f12'"), std::string::npos) << message;
+  }
+  // The bundled model was exported (by Python) with exactly the C++ schema's names and hash.
+  auto bundled = load_torchscript(kModels + "/replay_mlp.pt");
+  EXPECT_EQ(bundled->metadata().feature_schema_hash, default_schema().hash());
+  EXPECT_NO_THROW(features::check_schema(bundled->metadata(), default_schema()));
+}
+
+TEST(Replay, PacedReplayFollowsRecordedTimeScaled) {
+  ReplayOptions options;
+  options.speed = 10;
+  const Replayed run = replay(synthetic(3000, 2, /*rate=*/2000), kModels + "/replay_mlp.pt", options);
+  const double recorded_s = static_cast<double>(run.report.recorded_span_ns) * 1e-9;
+  EXPECT_NEAR(recorded_s, 1.5, 0.2);  // 3000 events at 2000/s
+  EXPECT_GE(run.report.wall_s, recorded_s / 10 * 0.95);
+  EXPECT_LT(run.report.wall_s, recorded_s / 10 + 1.0);
+  EXPECT_EQ(run.report.ok, 3000u);
+  expect_counts_add_up(run.report);
+}
+
+TEST(Replay, SheddingAndDeadlinesAreCountedAndCountsAddUp) {
+  ReplayOptions options;
+  options.drop_when_full = true;
+  options.deadline_us = 5;  // tight: some expire while waiting behind a batch
+  PipelineConfig config;
+  config.queue_capacity = 64;
+  config.max_batch = 8;
+  const Replayed run = replay(synthetic(50'000, 6), kModels + "/replay_mlp.pt", options, config);
+  const ReplayReport& r = run.report;
+  EXPECT_EQ(r.events, 50'000u);
+  expect_counts_add_up(r);
+  EXPECT_GT(r.rejected + r.expired, 0u);
+  EXPECT_EQ(r.full_queue_waits, 0u);
+}
+
+TEST(Replay, FixedBatchesNeedALongMaxDelay) {
+  const auto schema = default_schema();
+  auto model = load_torchscript(kModels + "/replay_mlp.pt");
+  auto source = MarketSource::open(synthetic(100));
+  features::FeatureEngine engine(schema, {source->symbol().price_scale, 1});
+  auto pipeline = Pipeline::create({}, std::make_shared<ModelSlot>(model), make_cpu_backend());
+  ReplayOptions options;
+  options.fixed_batches = true;
+  EXPECT_THROW(run_replay(*source, engine, *pipeline, options), Error);
+}
+
+// ---- real data ----
+
+TEST(Replay, LobsterAmznEveryEventPredictedAndThePythonPeerAgrees) {
+  if (!std::filesystem::exists(amzn_messages())) GTEST_SKIP() << "no LOBSTER data at " << amzn_messages();
+  ReplayOptions options;
+  options.keep_predictions = true;
+  options.fixed_batches = true;
+  const Replayed run = replay(lobster(), kModels + "/replay_mlp.pt", options);
+  EXPECT_EQ(run.report.events, 57'515u);
+  EXPECT_EQ(run.report.ok, 57'515u);
+  EXPECT_EQ(run.report.symbol.name, "AMZN");
+  EXPECT_EQ(run.report.source_stats.parse_issues, 0u);
+  expect_counts_add_up(run.report);
+
+  // scripts/baseline_replay.py computes the same features in Python and calls the model per event.
+  TempDir dir;
+  const std::string out = dir.file("py.csv");
+  const std::string cmd = std::string(TICKINFER_PYTHON) + " " + kSource + "/scripts/baseline_replay.py --model " +
+                          kModels + "/replay_mlp.pt --limit 5000 --predictions " + out + " " + amzn_messages() + " > " +
+                          dir.file("py.log") + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.file("py.log"));
+  std::ifstream in(out);
+  std::string line;
+  std::getline(in, line);
+  std::uint64_t rows = 0;
+  double max_diff = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream s(line);
+    for (std::string x; std::getline(s, x, ',');) f.push_back(x);
+    ASSERT_EQ(f.size(), 4u) << line;
+    const std::uint64_t i = std::stoull(f[0]);
+    ASSERT_EQ(std::stoll(f[1]), run.timestamps[i]) << i;
+    max_diff = std::max(max_diff, std::fabs(std::stod(f[3]) - run.predictions->outputs(i)[0]));
+    ++rows;
+  }
+  EXPECT_EQ(rows, 5000u);
+  EXPECT_LT(max_diff, 1e-4);
+}
+
+TEST(Replay, ModelTrainedOnLobsterAmznFeaturesLoadsAndReplays) {
+  if (!std::filesystem::exists(amzn_messages())) GTEST_SKIP() << "no LOBSTER data at " << amzn_messages();
+  TempDir dir;
+  // Training reads exactly what the C++ pipeline computes: its dumped features.
+  const auto schema = default_schema();
+  auto source = MarketSource::open(lobster());
+  features::FeatureEngine engine(schema, {source->symbol().price_scale, 1});
+  ASSERT_EQ(dump_features(*source, engine, dir.file("amzn_features.csv")), 57'515u);
+  const std::string cmd = std::string(TICKINFER_PYTHON) + " " + kSource + "/scripts/train_model.py --features " +
+                          dir.file("amzn_features.csv") + " --config " + kSource + "/configs/default.toml --out " +
+                          dir.file("trained.pt") + " --epochs 3 > " + dir.file("train.log") + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.file("train.log"));
+  ReplayOptions options;
+  options.keep_predictions = true;
+  const Replayed run = replay(lobster(), dir.file("trained.pt"), options);
+  EXPECT_EQ(run.report.ok, 57'515u);
+  expect_counts_add_up(run.report);
+}
+
+}  // namespace
+}  // namespace tickinfer::replay
