@@ -183,6 +183,33 @@ def export_all(out_dir: str, input_names, schema_hash) -> None:
         meta["golden"]["outputs"] = [[0.0 if v != v else v for v in row] for row in meta["golden"]["outputs"]]
 
     export(out_dir, "nan_golden.pt", "nan_model", seed=5, golden_rows=trigger, tamper=zero_nan, **common)
+    export_hot_swap_variants(out_dir, input_names, schema_hash)
+
+
+def export_hot_swap_variants(out_dir: str, input_names, schema_hash) -> None:
+    """Bad checkpoints for the hot-swap registry's refusal paths (tests/hot_swap_test.cpp)."""
+    width = len(input_names)
+    # A valid archive whose feature schema hash differs from the running model's.
+    export(out_dir, "mlp_schema_v2.pt", "mlp", version=1, seed=1, input_names=input_names,
+           schema_hash=schema_hash + "-other")
+
+    def weights_variant(file_name, edit):
+        state = dict(build("mlp", width, 1).state_dict())  # same weights as mlp.pt
+        edit(state)
+        torch.save(state, os.path.join(out_dir, file_name))
+
+    def nan_weight(state):
+        state["net.2.weight"][3, 5] = float("nan")
+
+    weights_variant("mlp_nan_weights.pt", nan_weight)
+    weights_variant("mlp_bad_shape_weights.pt", lambda s: s.update({"net.2.weight": s["net.2.weight"][:, :63]}))
+    weights_variant("mlp_extra_key_weights.pt", lambda s: s.update({"net.6.weight": torch.zeros(1, 1)}))
+    weights_variant("mlp_missing_key_weights.pt", lambda s: s.pop("net.4.bias"))
+    weights_variant("mlp_wrong_dtype_weights.pt", lambda s: s.update({"net.0.bias": s["net.0.bias"].double()}))
+    # What torch.save(model.state_dict()) writes: an OrderedDict, which LibTorch does not rebuild.
+    torch.save(build("mlp", width, 1).state_dict(), os.path.join(out_dir, "mlp_ordered_dict_weights.pt"))
+    # A whole pickled nn.Module: must never be loaded.
+    torch.save(build("mlp", width, 1), os.path.join(out_dir, "pickled_module.pt"))
 
 
 def read_schema(path):

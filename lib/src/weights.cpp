@@ -1,0 +1,190 @@
+// Weights-only checkpoints: format detection, reading a plain dict of tensors, strict assignment.
+
+#include "internal/weights.hpp"
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "tickinfer/error.hpp"
+
+namespace tickinfer::internal {
+namespace {
+
+constexpr char kZipMagic[4] = {'P', 'K', '\x03', '\x04'};
+
+// c10::Error::what() appends a C++ backtrace; logs want the message's first line.
+std::string first_line(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  const std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
+  return text.substr(0, text.find('\n'));
+}
+
+std::string shape_of(const at::Tensor& tensor) {
+  std::ostringstream out;
+  out << tensor.sizes();
+  return out.str();
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+}  // namespace
+
+CheckpointFormat checkpoint_format(const std::filesystem::path& path) {
+  const std::string source = path.string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kFileNotFound, source + ": cannot be opened for reading");
+  char magic[sizeof kZipMagic] = {};
+  in.read(magic, sizeof magic);
+  if (in.gcount() != static_cast<std::streamsize>(sizeof magic) || std::memcmp(magic, kZipMagic, sizeof magic) != 0) {
+    throw Error(ErrorCode::kNotTorchScript,
+                source + ": not a checkpoint (no zip header: neither a TorchScript archive nor a torch.save() file)");
+  }
+  bool code = false, data = false;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(source);
+    code = reader.hasRecord("constants.pkl");
+    data = reader.hasRecord("data.pkl");
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kTruncatedArchive, source + ": truncated or damaged zip archive (" + first_line(e) + ")");
+  }
+  if (code) return CheckpointFormat::kTorchScript;
+  if (data) return CheckpointFormat::kWeights;
+  throw Error(ErrorCode::kNotTorchScript, source + ": a zip archive that is neither TorchScript nor torch.save()");
+}
+
+NamedTensors read_weights(const std::filesystem::path& path) {
+  const std::string source = path.string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kFileNotFound, source + ": cannot be opened for reading");
+  const std::vector<char> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+
+  // pickle_load rebuilds tensors, containers and primitives only (no class resolver is given), so a pickled
+  // nn.Module fails here instead of running anything; the checks below refuse every other shape of data.
+  c10::IValue value;
+  try {
+    value = torch::jit::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kUnsupported, source + ": not a plain dict of tensors (pickled objects are never loaded; " +
+                                             "save dict(model.state_dict())): " + first_line(e));
+  }
+  if (!value.isGenericDict()) {
+    // LibTorch turns the OrderedDict that state_dict() returns into None.
+    throw Error(ErrorCode::kUnsupported, source + ": holds a " + value.tagKind() +
+                                             ", not a plain dict of tensors (save dict(model.state_dict()))");
+  }
+  NamedTensors weights;
+  for (const auto& entry : value.toGenericDict()) {
+    if (!entry.key().isString()) {
+      throw Error(ErrorCode::kUnsupported, source + ": a dict key is a " + entry.key().tagKind() + ", not a string");
+    }
+    const std::string name = entry.key().toStringRef();
+    if (!entry.value().isTensor()) {
+      throw Error(ErrorCode::kUnsupported,
+                  source + ": entry '" + name + "' is a " + entry.value().tagKind() + ", not a tensor");
+    }
+    weights.emplace_back(name, entry.value().toTensor());
+  }
+  return weights;
+}
+
+TorchArchive apply_weights(const TorchArchive& base, const NamedTensors& weights, const std::string& source) {
+  TorchArchive result;
+  result.device = base.device;
+  result.metadata = base.metadata;
+  result.module = base.module.clone();  // deep-copies parameters: `base` and published models stay untouched
+  result.module.eval();
+
+  std::map<std::string, at::Tensor> targets;  // sorted, so error messages list names in a stable order
+  for (const auto& parameter : result.module.named_parameters(/*recurse=*/true))
+    targets.emplace(parameter.name, parameter.value);
+  for (const auto& buffer : result.module.named_buffers(/*recurse=*/true)) targets.emplace(buffer.name, buffer.value);
+
+  std::vector<std::string> missing, unexpected, wrong_shape, wrong_dtype;
+  std::set<std::string> given;
+  for (const auto& [name, tensor] : weights) {
+    given.insert(name);
+    const auto it = targets.find(name);
+    if (it == targets.end()) {
+      unexpected.push_back(name);
+    } else if (tensor.sizes() != it->second.sizes()) {
+      wrong_shape.push_back(name + " " + shape_of(tensor) + " (expected " + shape_of(it->second) + ")");
+    } else if (tensor.scalar_type() != it->second.scalar_type()) {
+      wrong_dtype.push_back(name + " " + c10::toString(tensor.scalar_type()) + " (expected " +
+                            c10::toString(it->second.scalar_type()) + ")");
+    }
+  }
+  for (const auto& [name, tensor] : targets) {
+    if (given.count(name) == 0) missing.push_back(name);
+  }
+  if (!missing.empty() || !unexpected.empty() || !wrong_shape.empty() || !wrong_dtype.empty()) {
+    std::string problems;
+    const std::pair<const char*, const std::vector<std::string>*> groups[] = {{"missing", &missing},
+                                                                              {"unexpected", &unexpected},
+                                                                              {"wrong shape", &wrong_shape},
+                                                                              {"wrong dtype", &wrong_dtype}};
+    for (const auto& [label, names] : groups) {
+      if (!names->empty()) problems += std::string(problems.empty() ? "" : "; ") + label + ": " + join(*names);
+    }
+    throw Error(ErrorCode::kWeightsMismatch,
+                source + ": weights do not match the architecture of " + base.metadata.name + ": " + problems);
+  }
+
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, tensor] : weights) targets.at(name).copy_(tensor);
+  }
+
+  // New golden outputs: the base's golden inputs through the unfrozen module with the new weights. The
+  // registry's golden check then proves the frozen, optimised module reproduces them.
+  const ModelMetadata& meta = result.metadata;
+  const std::size_t rows = meta.golden_inputs.size();
+  const std::size_t width = meta.input_names.size();
+  const std::size_t out_width = meta.output_names.size();
+  auto input = torch::zeros({static_cast<std::int64_t>(rows), static_cast<std::int64_t>(width)}, torch::kFloat);
+  for (std::size_t r = 0; r < rows; ++r) {
+    std::copy_n(meta.golden_inputs[r].data(), width, input.data_ptr<float>() + r * width);
+  }
+  at::Tensor output;
+  try {
+    torch::NoGradGuard no_grad;
+    output = result.module.forward({input.to(base.device)}).toTensor().to(torch::kCPU, torch::kFloat).contiguous();
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kModelError, source + ": forward failed on the golden inputs: " + first_line(e));
+  }
+  if (static_cast<std::size_t>(output.numel()) != rows * out_width || output.dim() == 0 ||
+      output.size(0) != static_cast<std::int64_t>(rows)) {
+    throw Error(ErrorCode::kModelError, source + ": forward returned shape " + shape_of(output) + " for " +
+                                            std::to_string(rows) + " golden rows, expected " +
+                                            std::to_string(out_width) + " outputs per row");
+  }
+  const float* got = output.data_ptr<float>();
+  std::vector<std::vector<float>> golden_outputs(rows, std::vector<float>(out_width));
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t c = 0; c < out_width; ++c) {
+      const float value = got[r * out_width + c];
+      if (!std::isfinite(value)) {
+        std::ostringstream text;
+        text << source << ": golden row " << r << ", output " << c << " ('" << meta.output_names[c] << "') is " << value
+             << " with these weights";
+        throw Error(ErrorCode::kNonFiniteOutput, text.str());
+      }
+      golden_outputs[r][c] = value;
+    }
+  }
+  result.metadata.golden_outputs = std::move(golden_outputs);
+  return result;
+}
+
+}  // namespace tickinfer::internal

@@ -1,0 +1,851 @@
+// Hot-swapping models: ModelRegistry (validation, policy, rollback), CheckpointWatcher (inotify, polling)
+// and weights-only checkpoints, under load through the real pipeline.
+// Models come from scripts/export_model.py --all (CMake target tickinfer_models).
+
+#include "tickinfer/registry.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tickinfer/clock.hpp"
+#include "tickinfer/error.hpp"
+#include "tickinfer/pipeline.hpp"
+#include "tickinfer/torchscript.hpp"
+#include "tickinfer/waiter.hpp"
+#include "tickinfer/watcher.hpp"
+
+namespace tickinfer {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr std::size_t kWidth = 32;
+constexpr std::size_t kRows = 32;  // distinct feature rows the tests submit
+
+fs::path model_path(const std::string& file) { return fs::path(TICKINFER_TEST_MODEL_DIR) / file; }
+
+// A fresh directory per test (and per `suffix`) for the files the test writes.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& suffix = "") {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info->test_suite_name()) + "_" + info->name() + suffix;
+    std::replace(name.begin(), name.end(), '/', '_');
+    path_ = fs::path(::testing::TempDir()) / ("tickinfer_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// How a trainer publishes a checkpoint: write under a temporary name, then rename (atomic, IN_MOVED_TO).
+fs::path install_bytes(const fs::path& dir, const std::string& name, const std::string& bytes) {
+  const fs::path temp = dir / ("." + name + ".tmp");
+  write_bytes(temp, bytes);
+  fs::rename(temp, dir / name);
+  return dir / name;
+}
+
+fs::path install(const fs::path& dir, const std::string& name, const std::string& model_file) {
+  return install_bytes(dir, name, read_bytes(model_path(model_file)));
+}
+
+std::string epoch_name(std::uint64_t epoch) { return "model_epoch" + std::to_string(epoch) + ".pt"; }
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string hex;
+  char byte[3];
+  for (unsigned int i = 0; i < length; ++i) {
+    std::snprintf(byte, sizeof byte, "%02x", digest[i]);
+    hex += byte;
+  }
+  return hex;
+}
+
+std::vector<float> feature_rows() {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> rows(kRows * kWidth);
+  for (auto& v : rows) v = dist(rng);
+  return rows;
+}
+
+// Outputs of `model_file` for feature_rows(), computed outside the pipeline.
+std::vector<float> reference(const std::string& model_file) {
+  return run_model(*load_torchscript(model_path(model_file)), feature_rows(), kRows);
+}
+
+// Scales iteration counts down under sanitizers via TICKINFER_STRESS_SCALE (e.g. 0.25).
+std::uint64_t scaled(std::uint64_t n, std::uint64_t at_least) {
+  const char* s = std::getenv("TICKINFER_STRESS_SCALE");
+  const double f = s ? std::atof(s) : 1.0;
+  return std::max<std::uint64_t>(at_least, static_cast<std::uint64_t>(static_cast<double>(n) * f));
+}
+
+bool close_to(float got, float expected) { return std::abs(got - expected) <= 1e-4f * (1.0f + std::abs(expected)); }
+
+void wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
+  const auto give_up = Clock::now() + limit;
+  while (!done() && Clock::now() < give_up) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(done()) << "timed out";
+}
+
+// The registry's log sink: keeps every record for the test to wait on.
+class LogCapture {
+ public:
+  LogSink sink() {
+    return [this](const LogRecord& record) {
+      {
+        std::lock_guard lock(mutex_);
+        records_.push_back(record);
+      }
+      cv_.notify_all();
+    };
+  }
+
+  // The first record about `path` that is not debug chatter: its outcome.
+  std::optional<LogRecord> outcome(const fs::path& path, std::chrono::milliseconds limit = 30s) {
+    std::unique_lock lock(mutex_);
+    std::optional<LogRecord> found;
+    cv_.wait_for(lock, limit, [&] {
+      for (const auto& r : records_) {
+        if (r.path == path && r.level != LogLevel::kDebug) {
+          found = r;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+
+  std::size_t count(const fs::path& path) {
+    std::lock_guard lock(mutex_);
+    return static_cast<std::size_t>(std::count_if(records_.begin(), records_.end(), [&](const LogRecord& r) {
+      return (r.path == path) && r.level != LogLevel::kDebug;
+    }));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<LogRecord> records_;
+};
+
+PipelineConfig small_pipeline() {
+  PipelineConfig config;
+  config.max_batch = 16;
+  config.queue_capacity = 4096;
+  config.workers = 1;
+  config.idle = IdleStrategy::kBlock;  // leaves the (few) cores to the loader and producers
+  return config;
+}
+
+// A watched directory (inside a TempDir) holding model_epoch1.pt (mlp.pt), a registry serving it, a pipeline and
+// a watcher.
+struct Served {
+  explicit Served(RegistryConfig registry_config = {}, WatchMode mode = WatchMode::kInotify) {
+    fs::create_directories(dir);
+    const std::string bytes = read_bytes(model_path("mlp.pt"));
+    if (registry_config.checksum == ChecksumPolicy::kRequire) {
+      install_bytes(dir, epoch_name(1) + ".sha256", sha256_hex(bytes) + "  " + epoch_name(1) + "\n");
+    }
+    const fs::path initial = install_bytes(dir, epoch_name(1), bytes);
+    registry_config.load.warmup_batch_sizes = pipeline_batch_sizes(small_pipeline());
+    registry_config.log = logs.sink();
+    registry = ModelRegistry::create(registry_config, initial);
+    pipeline = Pipeline::create(small_pipeline(), registry->slot(), make_cpu_backend());
+    WatcherConfig watch;
+    watch.directory = dir;
+    watch.mode = mode;
+    watch.poll_interval = 50ms;
+    watcher = CheckpointWatcher::create(watch, [r = registry.get()](const fs::path& p) { r->offer(p); });
+    producer.emplace(pipeline->make_producer());
+  }
+
+  struct ServeResult {
+    ResultStatus status;
+    std::uint64_t version;
+    std::vector<float> outputs;
+  };
+  // Runs feature row `row` through the pipeline and waits for its result.
+  ServeResult serve(std::size_t row = 0) {
+    const auto rows = feature_rows();
+    ResultWaiter waiter;
+    EXPECT_EQ(pipeline->submit(*producer, std::span<const float>(rows).subspan(row * kWidth, kWidth), kNoDeadline,
+                               waiter.arm()),
+              SubmitStatus::kAccepted);
+    EXPECT_TRUE(waiter.wait_for(10s));
+    return {waiter.status(), waiter.model_version(), waiter.outputs()};
+  }
+
+  // Serves a row and expects `model_file`'s output from `version`.
+  void expect_serving(std::uint64_t version, const std::string& model_file) {
+    const auto expected = reference(model_file);
+    const auto got = serve(3);
+    ASSERT_EQ(got.status, ResultStatus::kOk);
+    EXPECT_EQ(got.version, version);
+    ASSERT_EQ(got.outputs.size(), 1u);
+    EXPECT_TRUE(close_to(got.outputs[0], expected[3])) << got.outputs[0] << " vs " << expected[3];
+  }
+
+  TempDir root;
+  const fs::path dir = root.path() / "watched";  // a subdirectory, so tests can put files outside it
+  LogCapture logs;
+  std::unique_ptr<ModelRegistry> registry;
+  std::unique_ptr<Pipeline> pipeline;
+  std::optional<Producer> producer;
+  std::unique_ptr<CheckpointWatcher> watcher;  // destroyed first: its callback uses the registry
+};
+
+// ---- under load ----
+
+// Checks every completion against the reference of the version it reports.
+struct LoadCheck {
+  static constexpr std::size_t kProducers = 4;
+  static constexpr std::size_t kMaxPerProducer = 1 << 22;
+  static constexpr std::uint64_t kMaxVersion = 63;
+
+  std::vector<float> ref_v1 = reference("mlp.pt"), ref_v2 = reference("mlp_v2.pt");
+  std::vector<std::atomic<std::uint8_t>> seen = std::vector<std::atomic<std::uint8_t>>(kProducers * kMaxPerProducer);
+  std::atomic<std::uint64_t> completed{0}, not_ok{0}, wrong_output{0}, bad_version{0};
+  std::atomic<std::uint64_t> versions_seen{0};  // bit v: a result reported version v
+
+  // Odd versions are mlp.pt, even ones mlp_v2.pt.
+  const std::vector<float>& expected_for(std::uint64_t version) const { return version % 2 ? ref_v1 : ref_v2; }
+
+  static void on_result(void* self, const Result& r) { static_cast<LoadCheck*>(self)->check(r); }
+  void check(const Result& r) {
+    const std::size_t producer = r.tag >> 32, seq = r.tag & 0xffffffffu;
+    // Relaxed: counters read after the pipeline drained; the completion count below orders them.
+    seen[producer * kMaxPerProducer + seq].fetch_add(1, std::memory_order_relaxed);
+    if (r.status != ResultStatus::kOk) {
+      not_ok.fetch_add(1, std::memory_order_relaxed);
+    } else if (r.model_version == 0 || r.model_version > kMaxVersion) {
+      bad_version.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      versions_seen.fetch_or(std::uint64_t{1} << r.model_version, std::memory_order_relaxed);
+      const float expected = expected_for(r.model_version)[seq % kRows];
+      if (r.outputs.size() != 1 || !close_to(r.outputs[0], expected)) wrong_output.fetch_add(1);
+    }
+    // Release: pairs with the test's acquire load, so the counters above are visible once all completed.
+    completed.fetch_add(1, std::memory_order_release);
+  }
+};
+
+TEST(HotSwapUnderLoad, FiftySwapsFromFourProducersLoseNothingAndEachResultMatchesTheVersionItReports) {
+  Served served;
+  auto check = std::make_unique<LoadCheck>();
+  const auto rows = feature_rows();
+  std::atomic<bool> stop{false};
+  std::vector<std::uint64_t> accepted(LoadCheck::kProducers, 0);
+  std::vector<std::thread> producers;
+  for (std::size_t p = 0; p < LoadCheck::kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      Producer producer = served.pipeline->make_producer();
+      std::uint64_t seq = 0;
+      // Relaxed: a stop request; the join below orders everything else.
+      while (!stop.load(std::memory_order_relaxed) && seq < LoadCheck::kMaxPerProducer) {
+        const auto features = std::span<const float>(rows).subspan((seq % kRows) * kWidth, kWidth);
+        const Completion completion{&LoadCheck::on_result, check.get(), (std::uint64_t{p} << 32) | seq};
+        if (served.pipeline->submit(producer, features, kNoDeadline, completion) == SubmitStatus::kAccepted) {
+          ++accepted[p];
+          ++seq;
+        }
+        if (seq % 8 == 0) std::this_thread::sleep_for(50us);  // steady load, leaves CPU to the loader
+      }
+    });
+  }
+
+  const std::uint64_t swaps = scaled(50, 10);
+  for (std::uint64_t version = 2; version <= swaps + 1; ++version) {
+    install(served.dir, epoch_name(version), version % 2 ? "mlp.pt" : "mlp_v2.pt");
+    wait_until([&] { return served.registry->current_version() == version; });
+    // A result from this version before the next swap, so every version serves under load.
+    wait_until([&] { return (check->versions_seen.load() >> version) & 1; });
+  }
+  stop.store(true, std::memory_order_relaxed);
+  for (auto& t : producers) t.join();
+  std::uint64_t total = 0;
+  for (const auto n : accepted) total += n;
+  wait_until([&] { return check->completed.load(std::memory_order_acquire) == total; });
+  served.pipeline->shutdown();
+
+  RecordProperty("accepted", std::to_string(total));
+  RecordProperty("batches", std::to_string(served.pipeline->metrics().snapshot().batches));
+  EXPECT_GT(total, 1000u);
+  EXPECT_EQ(check->completed.load(), total) << "lost or duplicated completions";
+  EXPECT_EQ(check->not_ok.load(), 0u);
+  EXPECT_EQ(check->bad_version.load(), 0u);
+  EXPECT_EQ(check->wrong_output.load(), 0u);
+  for (std::size_t p = 0; p < LoadCheck::kProducers; ++p) {
+    for (std::uint64_t seq = 0; seq < accepted[p]; ++seq) {
+      ASSERT_EQ(check->seen[p * LoadCheck::kMaxPerProducer + seq].load(), 1) << "producer " << p << " seq " << seq;
+    }
+  }
+  for (std::uint64_t version = 1; version <= swaps + 1; ++version) {
+    EXPECT_TRUE((check->versions_seen.load() >> version) & 1) << "no result from version " << version;
+  }
+  const auto metrics = served.registry->metrics();
+  EXPECT_EQ(metrics.swaps, swaps);
+  EXPECT_EQ(metrics.refused_total(), 0u);
+  EXPECT_EQ(metrics.current_version, swaps + 1);
+  EXPECT_EQ(served.pipeline->metrics().snapshot().model_errors, 0u);
+}
+
+// ---- refusals ----
+
+struct BadFile {
+  std::string label;
+  // Puts the bad checkpoint into `dir` as `name` (the way a trainer would); returns its path.
+  std::function<fs::path(const fs::path& dir, const std::string& name)> install;
+  ErrorCode code;
+  std::vector<std::string> reasons;  // each must appear in the message
+  ChecksumPolicy checksum = ChecksumPolicy::kIfPresent;
+  bool needs_root = false;
+};
+
+std::ostream& operator<<(std::ostream& out, const BadFile& bad) { return out << bad.label; }
+
+auto copy_of(const std::string& model_file) {
+  return [model_file](const fs::path& dir, const std::string& name) { return install(dir, name, model_file); };
+}
+
+std::vector<BadFile> bad_files() {
+  return {
+      {"truncated",
+       [](const fs::path& dir, const std::string& name) {
+         const std::string bytes = read_bytes(model_path("mlp.pt"));
+         return install_bytes(dir, name, bytes.substr(0, bytes.size() / 2));
+       },
+       ErrorCode::kTruncatedArchive,
+       {"truncated"}},
+      {"garbage",
+       [](const fs::path& dir, const std::string& name) {
+         std::mt19937 rng(3);
+         std::string bytes(4096, '\0');
+         for (char& ch : bytes) ch = static_cast<char>(rng());
+         return install_bytes(dir, name, bytes);
+       },
+       ErrorCode::kNotTorchScript,
+       {"no zip header"}},
+      {"width", copy_of("wide16.pt"), ErrorCode::kWidthMismatch, {"16 input features", "expects 32"}},
+      {"schema_hash", copy_of("mlp_schema_v2.pt"), ErrorCode::kSchemaMismatch, {"synthetic-v1-other"}},
+      {"no_metadata", copy_of("no_metadata.pt"), ErrorCode::kMissingMetadata, {"tickinfer.json"}},
+      {"golden_mismatch", copy_of("golden_mismatch.pt"), ErrorCode::kGoldenMismatch, {"golden row 2"}},
+      {"nan_output", copy_of("nan_golden.pt"), ErrorCode::kNonFiniteOutput, {"golden row 0"}},
+      {"weights_wrong_shape",
+       copy_of("mlp_bad_shape_weights.pt"),
+       ErrorCode::kWeightsMismatch,
+       {"wrong shape: net.2.weight [64, 63] (expected [64, 64])"}},
+      {"weights_unexpected_key",
+       copy_of("mlp_extra_key_weights.pt"),
+       ErrorCode::kWeightsMismatch,
+       {"unexpected: net.6.weight"}},
+      {"weights_missing_key",
+       copy_of("mlp_missing_key_weights.pt"),
+       ErrorCode::kWeightsMismatch,
+       {"missing: net.4.bias"}},
+      {"weights_wrong_dtype",
+       copy_of("mlp_wrong_dtype_weights.pt"),
+       ErrorCode::kWeightsMismatch,
+       {"wrong dtype: net.0.bias Double (expected Float)"}},
+      {"weights_nan", copy_of("mlp_nan_weights.pt"), ErrorCode::kNonFiniteOutput, {"with these weights"}},
+      {"pickled_module", copy_of("pickled_module.pt"), ErrorCode::kUnsupported, {"never loaded"}},
+      {"ordered_dict", copy_of("mlp_ordered_dict_weights.pt"), ErrorCode::kUnsupported, {"dict(model.state_dict())"}},
+      {"sha256_mismatch",
+       [](const fs::path& dir, const std::string& name) {
+         // The sidecar first, as a careful writer does; it holds the hash of another file.
+         install_bytes(dir, name + ".sha256", sha256_hex("something else") + "  " + name + "\n");
+         return install(dir, name, "mlp_v2.pt");
+       },
+       ErrorCode::kChecksumMismatch,
+       {"the sidecar says " + sha256_hex("something else")}},
+      {"sha256_required_but_missing",
+       copy_of("mlp_v2.pt"),
+       ErrorCode::kChecksumMismatch,
+       {"no sidecar"},
+       ChecksumPolicy::kRequire},
+      {"world_writable",
+       [](const fs::path& dir, const std::string& name) {
+         const fs::path temp = dir / ("." + name + ".tmp");
+         write_bytes(temp, read_bytes(model_path("mlp_v2.pt")));
+         fs::permissions(temp, fs::perms::others_write, fs::perm_options::add);
+         fs::rename(temp, dir / name);
+         return dir / name;
+       },
+       ErrorCode::kUnsafeFile,
+       {"world-writable (mode 0"}},
+      {"foreign_owner",
+       [](const fs::path& dir, const std::string& name) {
+         const fs::path temp = dir / ("." + name + ".tmp");
+         write_bytes(temp, read_bytes(model_path("mlp_v2.pt")));
+         EXPECT_EQ(::chown(temp.c_str(), 65534, 65534), 0);
+         fs::rename(temp, dir / name);
+         return dir / name;
+       },
+       ErrorCode::kUnsafeFile,
+       {"owned by uid 65534"},
+       ChecksumPolicy::kIfPresent,
+       /*needs_root=*/true},
+      {"symlink_outside",
+       [](const fs::path& dir, const std::string& name) {
+         const fs::path outside = dir.parent_path() / "outside.pt";  // next to the watched directory
+         write_bytes(outside, read_bytes(model_path("mlp_v2.pt")));
+         const fs::path temp = dir / ("." + name + ".tmp");
+         fs::create_symlink(outside, temp);
+         fs::rename(temp, dir / name);  // a symlink is created without IN_CLOSE_WRITE; renamed in, it is seen
+         return dir / name;
+       },
+       ErrorCode::kUnsafeFile,
+       {"leaves the directory"}},
+  };
+}
+
+class BadCheckpoint : public ::testing::TestWithParam<BadFile> {};
+
+TEST_P(BadCheckpoint, IsRefusedWithItsReasonWhileTheOldModelServesAndALaterGoodFileIsPickedUp) {
+  const BadFile& bad = GetParam();
+  if (bad.needs_root && ::geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
+  RegistryConfig config;
+  config.checksum = bad.checksum;
+  Served served(config);
+  const fs::path file = bad.install(served.dir, epoch_name(2));
+
+  const auto outcome = served.logs.outcome(file);
+  ASSERT_TRUE(outcome.has_value()) << "no outcome for " << file;
+  ASSERT_TRUE(outcome->error.has_value()) << "not refused: " << outcome->message;
+  EXPECT_EQ(*outcome->error, bad.code) << "got " << to_string(*outcome->error) << ": " << outcome->message;
+  EXPECT_NE(outcome->message.find(file.string()), std::string::npos) << outcome->message;
+  for (const auto& reason : bad.reasons) {
+    EXPECT_NE(outcome->message.find(reason), std::string::npos) << "lacks \"" << reason << "\": " << outcome->message;
+  }
+  const auto metrics = served.registry->metrics();
+  EXPECT_EQ(metrics.refused_for(bad.code), 1u);
+  EXPECT_EQ(metrics.refused_total(), 1u);
+  EXPECT_EQ(metrics.swaps, 0u);
+  EXPECT_EQ(served.registry->current_version(), 1u);
+  served.expect_serving(1, "mlp.pt");
+
+  // A later good file is still picked up.
+  const std::string good = epoch_name(3);
+  const std::string bytes = read_bytes(model_path("mlp_v2.pt"));
+  if (bad.checksum == ChecksumPolicy::kRequire)
+    install_bytes(served.dir, good + ".sha256", sha256_hex(bytes) + "  " + good + "\n");
+  install_bytes(served.dir, good, bytes);
+  wait_until([&] { return served.registry->current_version() == 3; });
+  served.expect_serving(3, "mlp_v2.pt");
+}
+
+INSTANTIATE_TEST_SUITE_P(HotSwap, BadCheckpoint, ::testing::ValuesIn(bad_files()),
+                         [](const ::testing::TestParamInfo<BadFile>& param_info) { return param_info.param.label; });
+
+TEST(HotSwap, HalfWrittenFileIsPickedUpOnlyOnceCompleteAndRenamed) {
+  Served served;
+  const std::string bytes = read_bytes(model_path("mlp_v2.pt"));
+  const fs::path temp = served.dir / (epoch_name(2) + ".tmp");
+  const fs::path final_path = served.dir / epoch_name(2);
+  write_bytes(temp, bytes.substr(0, bytes.size() / 2));  // closed after writing: IN_CLOSE_WRITE on a .tmp name
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(served.logs.count(temp), 0u);
+  EXPECT_EQ(served.logs.count(final_path), 0u);
+  EXPECT_EQ(served.registry->metrics().refused_total(), 0u);
+  served.expect_serving(1, "mlp.pt");
+
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::app);
+    out.write(bytes.data() + bytes.size() / 2, static_cast<std::streamsize>(bytes.size() - bytes.size() / 2));
+  }
+  fs::rename(temp, final_path);
+  const auto outcome = served.logs.outcome(final_path);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_FALSE(outcome->error.has_value()) << outcome->message;
+  EXPECT_EQ(served.registry->current_version(), 2u);
+  EXPECT_EQ(served.registry->metrics().refused_total(), 0u);
+  served.expect_serving(2, "mlp_v2.pt");
+}
+
+TEST(HotSwap, MatchingSha256SidecarIsAccepted) {
+  Served served;
+  const std::string bytes = read_bytes(model_path("mlp_v2.pt"));
+  install_bytes(served.dir, epoch_name(2) + ".sha256", sha256_hex(bytes) + " *" + epoch_name(2) + "\n");
+  install_bytes(served.dir, epoch_name(2), bytes);
+  wait_until([&] { return served.registry->current_version() == 2; });
+  served.expect_serving(2, "mlp_v2.pt");
+}
+
+TEST(HotSwap, CreateAcceptsAnInitialFileWithItsRequiredSidecar) {
+  TempDir dir;
+  const std::string bytes = read_bytes(model_path("mlp.pt"));
+  install_bytes(dir.path(), "m.pt.sha256", sha256_hex(bytes) + "  m.pt\n");
+  const fs::path initial = install_bytes(dir.path(), "m.pt", bytes);
+  RegistryConfig config;
+  config.checksum = ChecksumPolicy::kRequire;
+  config.log = [](const LogRecord&) {};
+  EXPECT_EQ(ModelRegistry::create(config, initial)->current_version(), 1u);
+}
+
+TEST(HotSwap, CreateRefusesAnInitialFileWithoutRequiredSidecar) {
+  TempDir dir;
+  const fs::path initial = install(dir.path(), epoch_name(1), "mlp.pt");
+  RegistryConfig config;
+  config.checksum = ChecksumPolicy::kRequire;
+  config.log = [](const LogRecord&) {};
+  try {
+    ModelRegistry::create(config, initial);
+    ADD_FAILURE() << "create() accepted a file without its required sidecar";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kChecksumMismatch) << e.what();
+  }
+}
+
+TEST(HotSwap, SidecarArrivingAfterItsCheckpointReportsItAgain) {
+  RegistryConfig config;
+  config.checksum = ChecksumPolicy::kIfPresent;
+  Served served(config);
+  const std::string bytes = read_bytes(model_path("mlp_v2.pt"));
+  // First a wrong sidecar: refused. Then the right one replaces it, and its arrival retries the checkpoint.
+  install_bytes(served.dir, epoch_name(2) + ".sha256", sha256_hex("x") + "  " + epoch_name(2) + "\n");
+  const fs::path file = install_bytes(served.dir, epoch_name(2), bytes);
+  const auto refused = served.logs.outcome(file);
+  ASSERT_TRUE(refused && refused->error);
+  EXPECT_EQ(*refused->error, ErrorCode::kChecksumMismatch);
+  install_bytes(served.dir, epoch_name(2) + ".sha256", sha256_hex(bytes) + "  " + epoch_name(2) + "\n");
+  wait_until([&] { return served.registry->current_version() == 2; });
+  served.expect_serving(2, "mlp_v2.pt");
+}
+
+TEST(HotSwap, SymlinkToAFileInsideTheWatchedDirectoryIsAccepted) {
+  Served served;
+  fs::create_directories(served.dir / ".store");
+  write_bytes(served.dir / ".store" / "v2.pt", read_bytes(model_path("mlp_v2.pt")));
+  const fs::path temp = served.dir / (epoch_name(2) + ".tmp");
+  fs::create_symlink(served.dir / ".store" / "v2.pt", temp);
+  fs::rename(temp, served.dir / epoch_name(2));
+  wait_until([&] { return served.registry->current_version() == 2; });
+  served.expect_serving(2, "mlp_v2.pt");
+}
+
+TEST(HotSwap, WeightsOnlyCheckpointIsAppliedOntoTheServedArchitecture) {
+  Served served;
+  install(served.dir, epoch_name(2), "mlp_v2_weights.pt");
+  wait_until([&] { return served.registry->current_version() == 2; });
+  served.expect_serving(2, "mlp_v2.pt");
+  const auto versions = served.registry->versions();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[1].kind, CheckpointKind::kWeights);
+  // Weights again onto the weights-made version: back to mlp.pt's outputs.
+  install(served.dir, epoch_name(3), "mlp_weights.pt");
+  wait_until([&] { return served.registry->current_version() == 3; });
+  served.expect_serving(3, "mlp.pt");
+}
+
+TEST(HotSwap, PollingFallbackPicksUpARenamedInCheckpoint) {
+  Served served({}, WatchMode::kPolling);
+  EXPECT_FALSE(served.watcher->uses_inotify());
+  install(served.dir, epoch_name(2), "mlp_v2.pt");
+  wait_until([&] { return served.registry->current_version() == 2; });
+  served.expect_serving(2, "mlp_v2.pt");
+}
+
+// ---- policy: rollback, pinning, reload ----
+
+// A registry without a watcher: files go through load(), which returns their outcome.
+struct Direct {
+  Direct() {
+    RegistryConfig config;
+    config.log = logs.sink();
+    registry = ModelRegistry::create(config, install(dir.path(), epoch_name(1), "mlp.pt"));
+  }
+  LoadOutcome load(std::uint64_t version, const std::string& model_file) {
+    return registry->load(install(dir.path(), epoch_name(version), model_file));
+  }
+  TempDir dir;
+  LogCapture logs;
+  std::unique_ptr<ModelRegistry> registry;
+};
+
+TEST(Registry, RollbackServesThePreviousVersionAtOnceAndPinsIt) {
+  Direct d;
+  ASSERT_EQ(d.load(2, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  const auto loaded_before = d.registry->metrics().loaded;
+  EXPECT_EQ(d.registry->rollback(), 1u);
+  EXPECT_EQ(d.registry->current_version(), 1u);
+  EXPECT_EQ(d.registry->current()->version(), 1u);
+  EXPECT_EQ(d.registry->pinned(), std::optional<std::uint64_t>(1));
+  EXPECT_EQ(d.registry->metrics().loaded, loaded_before) << "a rollback must not load anything";
+  EXPECT_EQ(d.registry->metrics().rollbacks, 1u);
+
+  // A newer file while rolled back is validated and kept, not served; unpin() serves it.
+  const auto outcome = d.load(3, "mlp_v2.pt");
+  EXPECT_EQ(outcome.status, LoadOutcome::Status::kRetained) << outcome.message;
+  EXPECT_EQ(d.registry->current_version(), 1u);
+  EXPECT_EQ(d.registry->unpin(), 3u);
+  EXPECT_EQ(d.registry->current_version(), 3u);
+  EXPECT_FALSE(d.registry->pinned().has_value());
+}
+
+TEST(Registry, RollbackWithoutAPreviousVersionThrowsInvalidConfig) {
+  Direct d;
+  try {
+    d.registry->rollback();
+    ADD_FAILURE() << "rollback() with one version did not throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidConfig);
+    EXPECT_NE(std::string(e.what()).find("no previous version"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Registry, PinnedVersionKeepsServingUntilUnpinnedAndAPinnedFileIsServedWhenItArrives) {
+  Direct d;
+  EXPECT_FALSE(d.registry->pin(4));  // not seen yet
+  EXPECT_EQ(d.load(2, "mlp_v2.pt").status, LoadOutcome::Status::kRetained);
+  EXPECT_EQ(d.registry->current_version(), 1u);
+  EXPECT_EQ(d.load(4, "mlp.pt").status, LoadOutcome::Status::kPublished);
+  EXPECT_EQ(d.registry->current_version(), 4u);
+  EXPECT_EQ(d.load(5, "mlp_v2.pt").status, LoadOutcome::Status::kRetained);
+  EXPECT_EQ(d.registry->current_version(), 4u);
+  EXPECT_EQ(d.registry->unpin(), 5u);
+}
+
+TEST(Registry, PinOfAVersionNoLongerInMemoryLoadsItsFileAgain) {
+  Direct d;
+  ASSERT_EQ(d.load(2, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  ASSERT_EQ(d.load(3, "mlp.pt").status, LoadOutcome::Status::kPublished);
+  std::vector<std::uint64_t> held;
+  for (const auto& v : d.registry->versions()) held.push_back(v.version);
+  EXPECT_EQ(held, (std::vector<std::uint64_t>{2, 3})) << "version 1 should have been freed";
+  EXPECT_TRUE(d.registry->pin(1));
+  EXPECT_EQ(d.registry->current_version(), 1u);
+  EXPECT_EQ(d.registry->current()->source(), (d.dir.path() / epoch_name(1)).string());
+}
+
+TEST(Registry, VersionsListsTheServedAndTheRollbackTarget) {
+  Direct d;
+  ASSERT_EQ(d.load(2, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  const auto versions = d.registry->versions();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0].version, 1u);
+  EXPECT_TRUE(versions[0].previous);
+  EXPECT_FALSE(versions[0].current);
+  EXPECT_EQ(versions[1].version, 2u);
+  EXPECT_TRUE(versions[1].current);
+  EXPECT_EQ(versions[1].source, (d.dir.path() / epoch_name(2)).string());
+  EXPECT_EQ(versions[1].kind, CheckpointKind::kTorchScript);
+  EXPECT_GT(versions[1].loaded_ns, versions[0].loaded_ns);
+}
+
+TEST(Registry, ReloadReadsTheServedVersionsFileAgainAndPublishesIt) {
+  Direct d;
+  const auto before = d.registry->current();
+  const auto outcome = d.registry->reload();
+  EXPECT_EQ(outcome.status, LoadOutcome::Status::kPublished) << outcome.message;
+  EXPECT_EQ(d.registry->current_version(), 1u);
+  EXPECT_NE(d.registry->current().get(), before.get()) << "a fresh copy is served";
+}
+
+TEST(Registry, OlderAndUnversionedFilesAreIgnoredWithoutLoading) {
+  Direct d;
+  ASSERT_EQ(d.load(5, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  const fs::path older = install(d.dir.path(), epoch_name(3), "mlp.pt");
+  const fs::path unversioned = install(d.dir.path(), "latest.pt", "mlp.pt");
+  d.registry->offer(older);
+  d.registry->offer(unversioned);
+  const auto a = d.logs.outcome(older);
+  const auto b = d.logs.outcome(unversioned);
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->message.find("not newer than the served version 5"), std::string::npos) << a->message;
+  EXPECT_NE(b->message.find("no version in the file name"), std::string::npos) << b->message;
+  EXPECT_EQ(d.registry->current_version(), 5u);
+  EXPECT_EQ(d.registry->metrics().ignored, 2u);
+  EXPECT_EQ(d.registry->metrics().loaded, 2u);  // the initial file and version 5
+}
+
+TEST(Registry, MetadataVersionSourceOrdersByTheArchivesVersion) {
+  TempDir dir;
+  RegistryConfig config;
+  config.version_source = VersionSource::kMetadata;
+  config.log = [](const LogRecord&) {};
+  auto registry = ModelRegistry::create(config, install(dir.path(), "a.pt", "mlp.pt"));
+  EXPECT_EQ(registry->current_version(), 1u);
+  const auto outcome = registry->load(install(dir.path(), "b.pt", "mlp_v2.pt"));  // metadata version 2
+  EXPECT_EQ(outcome.status, LoadOutcome::Status::kPublished) << outcome.message;
+  EXPECT_EQ(registry->current_version(), 2u);
+}
+
+TEST(Registry, OldVersionIsFreedAfterItsLastBatch) {
+  Served served;
+  std::weak_ptr<const Model> first = served.registry->current();
+  served.expect_serving(1, "mlp.pt");  // the worker now holds version 1
+  install(served.dir, epoch_name(2), "mlp_v2.pt");
+  wait_until([&] { return served.registry->current_version() == 2; });
+  install(served.dir, epoch_name(3), "mlp.pt");
+  wait_until([&] { return served.registry->current_version() == 3; });
+  EXPECT_FALSE(first.expired()) << "the worker's batch reference keeps it until its next batch";
+  served.expect_serving(3, "mlp.pt");  // the worker refreshes: its last reference to version 1 goes
+  EXPECT_TRUE(first.expired());
+}
+
+TEST(Registry, CreateRejectsAVersionPatternWithoutAGroup) {
+  TempDir dir;
+  RegistryConfig config;
+  config.version_pattern = "epoch\\d+";
+  try {
+    ModelRegistry::create(config, install(dir.path(), epoch_name(1), "mlp.pt"));
+    ADD_FAILURE() << "accepted a pattern without a group";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidConfig) << e.what();
+  }
+}
+
+TEST(Registry, MetricsRenderAsPrometheusText) {
+  Served served;
+  install(served.dir, epoch_name(2), "wide16.pt");
+  ASSERT_TRUE(served.logs.outcome(served.dir / epoch_name(2)));
+  install(served.dir, epoch_name(3), "mlp_v2.pt");
+  wait_until([&] { return served.registry->current_version() == 3; });
+  const std::string text = to_prometheus(served.registry->metrics());
+  for (const std::string line :
+       {"tickinfer_model_swaps_total 1", "tickinfer_registry_model_version 3",
+        "tickinfer_checkpoints_refused_total{reason=\"width_mismatch\"} 1",
+        "tickinfer_checkpoints_refused_total{reason=\"unsafe_file\"} 0", "tickinfer_checkpoint_load_seconds_count 3",
+        "tickinfer_checkpoint_warmup_seconds_count 2", "# TYPE tickinfer_checkpoint_load_seconds summary"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << "missing \"" << line << "\" in\n" << text;
+  }
+}
+
+TEST(Registry, PipelineBatchSizesFollowAllowedSizes) {
+  PipelineConfig config;
+  config.max_batch = 6;
+  EXPECT_EQ(pipeline_batch_sizes(config), (std::vector<std::size_t>{1, 2, 3, 4, 5, 6}));
+  config.allowed_batch_sizes = {1, 4, 8};
+  EXPECT_EQ(pipeline_batch_sizes(config), (std::vector<std::size_t>{1, 4, 8}));
+}
+
+// ---- watcher ----
+
+// Collects what a watcher reports.
+struct Reports {
+  CheckpointWatcher::Callback callback() {
+    return [this](const fs::path& p) {
+      std::lock_guard lock(mutex);
+      paths.push_back(p);
+    };
+  }
+  std::vector<fs::path> snapshot() {
+    std::lock_guard lock(mutex);
+    return paths;
+  }
+  std::mutex mutex;
+  std::vector<fs::path> paths;
+};
+
+TEST(Watcher, IgnoredNamesAreDotFilesTemporariesAndSidecars) {
+  EXPECT_TRUE(is_ignored_checkpoint_name(".model_epoch3.pt"));
+  EXPECT_TRUE(is_ignored_checkpoint_name("model_epoch3.pt.tmp"));
+  EXPECT_TRUE(is_ignored_checkpoint_name("model_epoch3.pt.part"));
+  EXPECT_TRUE(is_ignored_checkpoint_name("model_epoch3.pt.sha256"));
+  EXPECT_FALSE(is_ignored_checkpoint_name("model_epoch3.pt"));
+}
+
+TEST(Watcher, ReportsRenamedInFilesButNotTemporaryOrHiddenOnes) {
+  TempDir dir;
+  Reports reports;
+  WatcherConfig config;
+  config.directory = dir.path();
+  config.mode = WatchMode::kInotify;
+  auto watcher = CheckpointWatcher::create(config, reports.callback());
+  EXPECT_TRUE(watcher->uses_inotify());
+  write_bytes(dir.path() / ".hidden.pt", "x");
+  write_bytes(dir.path() / "b.pt.part", "x");
+  write_bytes(dir.path() / "c.pt.tmp", "x");
+  fs::rename(dir.path() / "c.pt.tmp", dir.path() / "c.pt");
+  wait_until([&] { return !reports.snapshot().empty(); });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(reports.snapshot(), std::vector<fs::path>{dir.path() / "c.pt"});
+}
+
+TEST(Watcher, ReportsFilesPresentAtStartAndAgainOnRescan) {
+  TempDir dir;
+  write_bytes(dir.path() / "a.pt", "x");
+  Reports reports;
+  WatcherConfig config;
+  config.directory = dir.path();
+  auto watcher = CheckpointWatcher::create(config, reports.callback());
+  wait_until([&] { return reports.snapshot().size() == 1; });
+  watcher->rescan();
+  wait_until([&] { return reports.snapshot().size() == 2; });
+  EXPECT_EQ(reports.snapshot()[1], dir.path() / "a.pt");
+}
+
+TEST(Watcher, PollingReportsAFileOnceAfterItStoppedChanging) {
+  TempDir dir;
+  Reports reports;
+  WatcherConfig config;
+  config.directory = dir.path();
+  config.mode = WatchMode::kPolling;
+  config.poll_interval = 20ms;
+  auto watcher = CheckpointWatcher::create(config, reports.callback());
+  write_bytes(dir.path() / "a.pt", "x");
+  wait_until([&] { return reports.snapshot().size() == 1; });
+  std::this_thread::sleep_for(150ms);
+  EXPECT_EQ(reports.snapshot(), std::vector<fs::path>{dir.path() / "a.pt"});
+}
+
+TEST(Watcher, CreateThrowsFileNotFoundForAMissingDirectory) {
+  WatcherConfig config;
+  config.directory = "/nonexistent/tickinfer/dir";
+  try {
+    CheckpointWatcher::create(config, [](const fs::path&) {});
+    ADD_FAILURE() << "create() accepted a missing directory";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kFileNotFound) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tickinfer
