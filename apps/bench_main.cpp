@@ -284,10 +284,11 @@ int main(int argc, char** argv) {
                                    static_cast<double>(forward.front().second.percentile(0.5));
     pin_self(opt.worker_core);
     report["platform_stalls"] = platform_stalls(1.0);
-    std::printf("\nplatform: a busy loop on the worker core is stalled > 20 us %.0f times/s (> 100 us: %.0f/s); "
-                "bare B=1 forward p99.9/p50 = %.2f\n",
-                report["platform_stalls"]["stalls_over_20us_per_s"].get<double>(),
-                report["platform_stalls"]["stalls_over_100us_per_s"].get<double>(), bare_tail_ratio);
+    std::printf(
+        "\nplatform: a busy loop on the worker core is stalled > 20 us %.0f times/s (> 100 us: %.0f/s); "
+        "bare B=1 forward p99.9/p50 = %.2f\n",
+        report["platform_stalls"]["stalls_over_20us_per_s"].get<double>(),
+        report["platform_stalls"]["stalls_over_100us_per_s"].get<double>(), bare_tail_ratio);
     report["targets"] = {
         {"overhead_p50_ns", overhead_ns},  {"overhead_p50_le_3us", overhead_ns <= 3000.0},
         {"e2e_p999_over_p50", tail_ratio}, {"e2e_p999_le_3x_p50", tail_ratio <= 3.0},
