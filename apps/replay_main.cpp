@@ -45,7 +45,9 @@ struct Options {
   std::uint64_t warmup = 0;
   std::size_t max_batch = 64;
   std::int64_t max_delay_us = 0;
-  std::size_t queue_capacity = 65536;
+  // 64 full batches: replaying as fast as possible, a deeper queue adds only waiting (measured on 2 vCPUs:
+  // 1.9-2.0M events/s at 4096 and at 65536).
+  std::size_t queue_capacity = 4096;
   std::int64_t deadline_us = 0;
   bool drop = false;
   bool dynamic_batches = false;
