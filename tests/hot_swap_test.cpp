@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
 #include "tickinfer/pipeline.hpp"
@@ -44,28 +45,7 @@ constexpr std::size_t kRows = 32;  // distinct feature rows the tests submit
 
 fs::path model_path(const std::string& file) { return fs::path(TICKINFER_TEST_MODEL_DIR) / file; }
 
-// A fresh directory per test (and per `suffix`) for the files the test writes.
-class TempDir {
- public:
-  explicit TempDir(const std::string& suffix = "") {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name() + suffix;
-    std::replace(name.begin(), name.end(), '/', '_');
-    path_ = fs::path(::testing::TempDir()) / ("tickinfer_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = testing::TestTempDir;
 
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

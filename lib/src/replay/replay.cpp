@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "internal/cpu_relax.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
 
@@ -22,13 +23,7 @@ namespace {
 
 using json = nlohmann::json;
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+using internal::cpu_relax;
 
 constexpr std::uint64_t kPaddingTag = std::uint64_t{1} << 63;
 // fixed_batches needs the worker to wait for a full batch however long the feed thread takes.
