@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "internal/cuda_backend.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/histogram.hpp"
@@ -55,14 +56,6 @@ void stage(std::span<float> input, std::uint32_t& seed) {
   }
 }
 
-void add_percentiles(benchmark::State& state, const ti::LatencyHistogram& h) {
-  const auto s = h.snapshot();
-  state.counters["p50_ns"] = static_cast<double>(s.percentile(0.5));
-  state.counters["p99_ns"] = static_cast<double>(s.percentile(0.99));
-  state.counters["p999_ns"] = static_cast<double>(s.percentile(0.999));
-  state.counters["max_ns"] = static_cast<double>(s.max);
-}
-
 ti::CudaRunner& as_cuda(ti::Runner& runner) { return dynamic_cast<ti::CudaRunner&>(runner); }
 
 // Bare runner, one row: stage into pinned memory -> H2D -> forward -> D2H -> outputs readable on the host.
@@ -84,17 +77,10 @@ void BM_CudaRunnerB1(benchmark::State& state) {
     h.record_exclusive(ti::now_ns() - t0);
   }
   benchmark::DoNotOptimize(sink);
-  add_percentiles(state, h);
+  ti::bench::add_percentiles(state, h);
   state.SetLabel(graphs ? "graphs" : "eager");
 }
 BENCHMARK(BM_CudaRunnerB1)->ArgName("graphs")->Arg(0)->Arg(1)->UseRealTime();
-
-struct Done {
-  std::atomic<std::uint32_t> flag{0};
-  static void on_result(void* self, const ti::Result&) {
-    static_cast<Done*>(self)->flag.store(1, std::memory_order_release);  // pairs with the spin below
-  }
-};
 
 // One request in flight through the pipeline over the CUDA backend: submit -> completion seen by the caller.
 void BM_CudaPipelineB1(benchmark::State& state) {
@@ -105,23 +91,8 @@ void BM_CudaPipelineB1(benchmark::State& state) {
   config.idle = ti::IdleStrategy::kSpin;
   config.queue_capacity = 1024;
   auto pipeline = ti::Pipeline::create(config, std::make_shared<ti::ModelSlot>(gpu_model(0)), cuda_backend(graphs));
-  auto producer = pipeline->make_producer();
-  std::vector<float> features(pipeline->feature_width(), 0.25f);
-  Done done;
-  ti::LatencyHistogram h;
-  for (auto _ : state) {
-    done.flag.store(0, std::memory_order_relaxed);
-    const std::int64_t t0 = ti::now_ns();
-    if (pipeline->submit(producer, features, ti::kNoDeadline, {&Done::on_result, &done, 0}) !=
-        ti::SubmitStatus::kAccepted) {
-      state.SkipWithError("rejected");
-      break;
-    }
-    while (!done.flag.load(std::memory_order_acquire)) {
-    }
-    h.record_exclusive(ti::now_ns() - t0);
-  }
-  add_percentiles(state, h);
+  const std::vector<float> features(pipeline->feature_width(), 0.25f);
+  ti::bench::measure_round_trips(state, *pipeline, features);
   const auto m = pipeline->metrics().snapshot();
   state.counters["failed_batches"] = static_cast<double>(m.failed_batches);
   state.SetLabel(graphs ? "graphs" : "eager");

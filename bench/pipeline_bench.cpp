@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/histogram.hpp"
 #include "tickinfer/pipeline.hpp"
@@ -25,14 +26,6 @@ std::shared_ptr<const ti::Model> mlp() {
     return ti::load_torchscript(std::string(TICKINFER_MODEL_DIR) + "/mlp.pt", options);
   }();
   return model;
-}
-
-void add_percentiles(benchmark::State& state, const ti::LatencyHistogram& h) {
-  const auto s = h.snapshot();
-  state.counters["p50_ns"] = static_cast<double>(s.percentile(0.5));
-  state.counters["p99_ns"] = static_cast<double>(s.percentile(0.99));
-  state.counters["p999_ns"] = static_cast<double>(s.percentile(0.999));
-  state.counters["max_ns"] = static_cast<double>(s.max);
 }
 
 void BM_HistogramRecordExclusive(benchmark::State& state) {
@@ -72,16 +65,9 @@ void BM_BareForward(benchmark::State& state) {
   }
   state.counters["rows_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
-  add_percentiles(state, h);
+  ti::bench::add_percentiles(state, h);
 }
 BENCHMARK(BM_BareForward)->ArgName("batch")->RangeMultiplier(2)->Range(1, 64)->UseRealTime();
-
-struct Done {
-  std::atomic<std::uint32_t> flag{0};
-  static void on_result(void* self, const ti::Result&) {
-    static_cast<Done*>(self)->flag.store(1, std::memory_order_release);  // pairs with the spin below
-  }
-};
 
 // One request in flight: submit -> worker -> forward -> completion, seen by the caller.
 void BM_PipelineRoundTrip(benchmark::State& state) {
@@ -89,23 +75,8 @@ void BM_PipelineRoundTrip(benchmark::State& state) {
   ti::PipelineConfig config;
   config.idle = ti::IdleStrategy::kSpin;
   auto pipeline = ti::Pipeline::create(config, slot, ti::make_cpu_backend());
-  auto producer = pipeline->make_producer();
-  std::vector<float> features(pipeline->feature_width(), 0.25f);
-  Done done;
-  ti::LatencyHistogram h;
-  for (auto _ : state) {
-    done.flag.store(0, std::memory_order_relaxed);
-    const std::int64_t t0 = ti::now_ns();
-    if (pipeline->submit(producer, features, ti::kNoDeadline, {&Done::on_result, &done, 0}) !=
-        ti::SubmitStatus::kAccepted) {
-      state.SkipWithError("rejected");
-      break;
-    }
-    while (!done.flag.load(std::memory_order_acquire)) {
-    }
-    h.record_exclusive(ti::now_ns() - t0);
-  }
-  add_percentiles(state, h);
+  const std::vector<float> features(pipeline->feature_width(), 0.25f);
+  ti::bench::measure_round_trips(state, *pipeline, features);
 }
 BENCHMARK(BM_PipelineRoundTrip)->UseRealTime();
 
