@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
-#include "internal/cuda_backend.hpp"
+#include "cuda/cuda_backend.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/histogram.hpp"
 #include "tickinfer/pipeline.hpp"

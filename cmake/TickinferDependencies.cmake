@@ -11,6 +11,7 @@ endif()
 
 find_package(nlohmann_json 3.2 REQUIRED)
 find_package(tomlplusplus REQUIRED)  # feature configs
+find_package(Boost 1.74 REQUIRED)    # Asio (header-only): the checkpoint watcher
 
 # libzip reads LOBSTER sample zips (feed/zip_source.cpp); installed consumers link it by name. Found directly:
 # Debian 12's libzip CMake package requires zipcmp & co., which libzip-dev does not install.
@@ -26,7 +27,6 @@ if(NOT TICKINFER_TORCH_FREE_ONLY)
   # find_package(Torch) alone, so Debian's LibTorch, the official archive and a pip wheel all work.
   find_package(Torch REQUIRED)
   find_package(OpenSSL REQUIRED)     # SHA-256 of hot-swapped checkpoints
-  find_package(Boost 1.74 REQUIRED)  # Asio (header-only) for the checkpoint watcher
   set(TICKINFER_HAS_CUDA OFF)
   if(TICKINFER_CUDA AND (TORCH_CUDA_LIBRARIES OR TARGET torch_cuda OR TARGET c10_cuda))
     set(TICKINFER_HAS_CUDA ON)

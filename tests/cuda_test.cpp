@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "internal/cuda_backend.hpp"
-#include "internal/torch_model.hpp"
+#include "cuda/cuda_backend.hpp"
+#include "model/torch_model.hpp"
 #include "tickinfer/error.hpp"
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/torchscript.hpp"

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "internal/cpu_relax.hpp"
+#include "core/cpu_relax.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
 

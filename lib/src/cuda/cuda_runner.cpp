@@ -27,9 +27,10 @@
 #include <utility>
 #include <vector>
 
-#include "internal/cpu_relax.hpp"
-#include "internal/cuda_backend.hpp"
-#include "internal/torch_model.hpp"
+#include "core/cpu_relax.hpp"
+#include "cuda/cuda_backend.hpp"
+#include "model/torch_error.hpp"
+#include "model/torch_model.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
 #include "tickinfer/metrics.hpp"
@@ -64,11 +65,7 @@ void check(cudaError_t rc, const char* what) {
   if (rc != cudaSuccess) throw CudaError(rc, what);
 }
 
-// c10::Error::what() appends a C++ backtrace; callers want the message.
-std::string message_of(const std::exception& e) {
-  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
-  return e.what();
-}
+using internal::torch_error_text;
 
 // Errors raised by the device or the CUDA libraries (as opposed to a model that throws or returns the wrong
 // shape). c10 reports CUDA failures as c10::Error (c10::AcceleratorError in newer LibTorch) naming CUDA.
@@ -76,7 +73,7 @@ bool is_device_error(const std::exception& e) {
   if (dynamic_cast<const CudaError*>(&e) != nullptr || dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr)
     return true;
   if (dynamic_cast<const c10::Error*>(&e) == nullptr) return false;
-  const std::string text = message_of(e);
+  const std::string text = torch_error_text(e);
   for (const char* marker : {"CUDA", "CUBLAS", "cuBLAS", "CUDNN", "cuDNN", "out of memory"})
     if (text.find(marker) != std::string::npos) return true;
   return false;
@@ -430,7 +427,7 @@ class CudaRunnerImpl final : public CudaRunner {
       state_->failed_batches.add();
       const bool device_error = is_device_error(e);
       if (device_error) state_->device_errors.add();
-      const std::string message = where() + ": " + model.source() + ": forward failed: " + message_of(e);
+      const std::string message = where() + ": " + model.source() + ": forward failed: " + torch_error_text(e);
       settle_after_error();
       throw std::runtime_error(message);
     }
@@ -493,7 +490,7 @@ class CudaRunnerImpl final : public CudaRunner {
         state_->graphs_captured.add();
         return;
       } catch (const std::exception& e) {
-        reason = message_of(e);
+        reason = torch_error_text(e);
         if (begun) abandon_capture(*graph);
       }
     }

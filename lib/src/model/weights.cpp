@@ -1,6 +1,6 @@
 // Weights-only checkpoints: format detection, reading a plain dict of tensors, strict assignment.
 
-#include "internal/weights.hpp"
+#include "model/weights.hpp"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -13,25 +13,13 @@
 #include <set>
 #include <sstream>
 
+#include "model/torch_error.hpp"
 #include "tickinfer/error.hpp"
 
 namespace tickinfer::internal {
 namespace {
 
 constexpr char kZipMagic[4] = {'P', 'K', '\x03', '\x04'};
-
-// c10::Error::what() appends a C++ backtrace; logs want the message's first line.
-std::string first_line(const std::exception& e) {
-  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-  const std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
-  return text.substr(0, text.find('\n'));
-}
-
-std::string shape_of(const at::Tensor& tensor) {
-  std::ostringstream out;
-  out << tensor.sizes();
-  return out.str();
-}
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -57,7 +45,8 @@ CheckpointFormat checkpoint_format(const std::filesystem::path& path) {
     code = reader.hasRecord("constants.pkl");
     data = reader.hasRecord("data.pkl");
   } catch (const std::exception& e) {
-    throw Error(ErrorCode::kTruncatedArchive, source + ": truncated or damaged zip archive (" + first_line(e) + ")");
+    throw Error(ErrorCode::kTruncatedArchive,
+                source + ": truncated or damaged zip archive (" + torch_error_line(e) + ")");
   }
   if (code) return CheckpointFormat::kTorchScript;
   if (data) return CheckpointFormat::kWeights;
@@ -77,7 +66,7 @@ NamedTensors read_weights(const std::filesystem::path& path) {
     value = torch::jit::pickle_load(bytes);
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kUnsupported, source + ": not a plain dict of tensors (pickled objects are never loaded; " +
-                                             "save dict(model.state_dict())): " + first_line(e));
+                                             "save dict(model.state_dict())): " + torch_error_line(e));
   }
   if (!value.isGenericDict()) {
     // LibTorch turns the OrderedDict that state_dict() returns into None.
@@ -161,7 +150,7 @@ TorchArchive apply_weights(const TorchArchive& base, const NamedTensors& weights
     torch::NoGradGuard no_grad;
     output = result.module.forward({input.to(base.device)}).toTensor().to(torch::kCPU, torch::kFloat).contiguous();
   } catch (const std::exception& e) {
-    throw Error(ErrorCode::kModelError, source + ": forward failed on the golden inputs: " + first_line(e));
+    throw Error(ErrorCode::kModelError, source + ": forward failed on the golden inputs: " + torch_error_line(e));
   }
   if (static_cast<std::size_t>(output.numel()) != rows * out_width || output.dim() == 0 ||
       output.size(0) != static_cast<std::int64_t>(rows)) {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "internal/torch_model.hpp"
+#include "model/torch_model.hpp"
 
 namespace tickinfer::internal {
 

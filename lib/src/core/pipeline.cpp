@@ -21,7 +21,7 @@
 
 #include <blockingconcurrentqueue.h>
 
-#include "internal/cpu_relax.hpp"
+#include "core/cpu_relax.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
 

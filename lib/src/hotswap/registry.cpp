@@ -37,8 +37,8 @@
 #include <thread>
 #include <utility>
 
-#include "internal/torch_model.hpp"
-#include "internal/weights.hpp"
+#include "model/torch_model.hpp"
+#include "model/weights.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/metrics.hpp"
 
