@@ -37,6 +37,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/prometheus.hpp"
 #include "model/torch_model.hpp"
 #include "model/weights.hpp"
 #include "tickinfer/clock.hpp"
@@ -257,43 +258,22 @@ std::uint64_t RegistryMetricsSnapshot::refused_for(ErrorCode code) const noexcep
   return it == refused.end() ? 0 : it->second;
 }
 
-namespace {
-
-void write_summary(std::ostringstream& out, const std::string& name, const std::string& help,
-                   const HistogramSnapshot& h) {
-  out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " summary\n";
-  for (double q : {0.5, 0.9, 0.99}) {
-    out << name << "{quantile=\"" << q << "\"} " << static_cast<double>(h.percentile(q)) * 1e-9 << '\n';
-  }
-  out << name << "{quantile=\"1\"} " << static_cast<double>(h.max) * 1e-9 << '\n';
-  out << name << "_sum " << static_cast<double>(h.sum) * 1e-9 << '\n';
-  out << name << "_count " << h.count << '\n';
-}
-
-void write_one(std::ostringstream& out, const std::string& name, const char* type, const std::string& help,
-               std::uint64_t value) {
-  out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << value << '\n';
-}
-
-}  // namespace
-
 std::string to_prometheus(const RegistryMetricsSnapshot& s, const std::string& prefix) {
-  std::ostringstream out;
-  write_one(out, prefix + "_model_swaps_total", "counter", "Model versions published after the first.", s.swaps);
-  write_one(out, prefix + "_checkpoints_loaded_total", "counter", "Checkpoints that passed every check.", s.loaded);
-  write_one(out, prefix + "_checkpoints_ignored_total", "counter",
-            "Checkpoints not loaded: no version in the name, not newer, or already loaded.", s.ignored);
-  write_one(out, prefix + "_model_rollbacks_total", "counter", "Rollbacks to the previous version.", s.rollbacks);
-  const std::string refused = prefix + "_checkpoints_refused_total";
-  out << "# HELP " << refused << " Checkpoints refused, by reason.\n# TYPE " << refused << " counter\n";
+  internal::PrometheusWriter out(prefix);
+  out.counter("model_swaps_total", "Model versions published after the first.", s.swaps);
+  out.counter("checkpoints_loaded_total", "Checkpoints that passed every check.", s.loaded);
+  out.counter("checkpoints_ignored_total",
+              "Checkpoints not loaded: no version in the name, not newer, or already loaded.", s.ignored);
+  out.counter("model_rollbacks_total", "Rollbacks to the previous version.", s.rollbacks);
   std::map<ErrorCode, std::uint64_t> by_reason = s.refused;
   for (const ErrorCode code : kRefusalCodes) by_reason.try_emplace(code, 0);
-  for (const auto& [code, count] : by_reason)
-    out << refused << "{reason=\"" << to_string(code) << "\"} " << count << '\n';
-  write_summary(out, prefix + "_checkpoint_load_seconds", "Reading and validating a checkpoint.", s.load);
-  write_summary(out, prefix + "_checkpoint_warmup_seconds", "Warming up every pipeline batch size.", s.warm_up);
-  write_one(out, prefix + "_registry_model_version", "gauge", "Version the registry serves.", s.current_version);
-  write_one(out, prefix + "_registry_pinned", "gauge", "1 when a version is pinned.", s.pinned_version ? 1 : 0);
+  std::vector<std::pair<std::string, std::uint64_t>> refused;
+  for (const auto& [code, count] : by_reason) refused.emplace_back(to_string(code), count);
+  out.labeled("checkpoints_refused_total", "counter", "Checkpoints refused, by reason.", "reason", refused);
+  out.summary("checkpoint_load_seconds", "Reading and validating a checkpoint.", s.load, {0.5, 0.9, 0.99});
+  out.summary("checkpoint_warmup_seconds", "Warming up every pipeline batch size.", s.warm_up, {0.5, 0.9, 0.99});
+  out.gauge("registry_model_version", "Version the registry serves.", s.current_version);
+  out.gauge("registry_pinned", "1 when a version is pinned.", s.pinned_version ? 1 : 0);
   return out.str();
 }
 
