@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Exports TorchScript modules that exercise every operator of tickinfer's native engine, plus modules it must
+refuse, for tests/native_torchscript_test.cpp. Plain torch.jit.script archives (no tickinfer metadata): the test
+compares the native plan with LibTorch's forward on the same module.
+
+  export_native_models.py --out-dir DIR
+
+Writes DIR/<name>.pt and DIR/manifest.txt ("<name> <input width> <expect: ok|refused> [refusal substring]").
+"""
+
+import argparse
+import os
+import sys
+
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, "PYTHONHASHSEED": "0"})
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+class Mlp(nn.Module):
+    def __init__(self, width=32):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(width, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Activations(nn.Module):
+    """Every activation, each behind its own linear layer so none is folded away."""
+
+    def __init__(self, width=12):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(width, width) for _ in range(12)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(self.layers[0](x), 0.05)
+        x = F.elu(self.layers[1](x), 0.7)
+        x = F.selu(self.layers[2](x))
+        x = F.gelu(self.layers[3](x))
+        x = F.gelu(self.layers[4](x), approximate="tanh")
+        x = F.silu(self.layers[5](x))
+        x = torch.tanh(self.layers[6](x))
+        x = torch.sigmoid(self.layers[7](x))
+        x = F.hardtanh(self.layers[8](x) * 3.0, -0.5, 0.5)
+        x = torch.clamp(self.layers[9](x), min=-0.25)
+        x = torch.relu(self.layers[10](x))
+        return self.layers[11](x)
+
+
+class Norms(nn.Module):
+    """Normalisation baked in, layer norm, batch norm (eval), dropout, softmax."""
+
+    def __init__(self, width=16):
+        super().__init__()
+        self.register_buffer("mean", torch.randn(width))
+        self.register_buffer("std", torch.rand(width) + 0.5)
+        self.fc1 = nn.Linear(width, 24)
+        self.ln = nn.LayerNorm(24)
+        self.bn = nn.BatchNorm1d(24)
+        self.drop = nn.Dropout(0.3)
+        self.fc2 = nn.Linear(24, 5)
+        with torch.no_grad():
+            self.bn.running_mean.copy_(torch.randn(24))
+            self.bn.running_var.copy_(torch.rand(24) + 0.5)
+            self.bn.weight.copy_(torch.randn(24))
+            self.bn.bias.copy_(torch.randn(24))
+            self.ln.weight.copy_(torch.randn(24))
+            self.ln.bias.copy_(torch.randn(24))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.mean) / self.std
+        x = F.gelu(self.ln(self.fc1(x)))
+        x = self.drop(self.bn(x))
+        return torch.softmax(self.fc2(x), dim=1)
+
+
+class LogSoftmaxHead(nn.Module):
+    def __init__(self, width=8):
+        super().__init__()
+        self.fc = nn.Linear(width, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.fc(x), dim=-1)
+
+
+class Concat(nn.Module):
+    def __init__(self, width=6):
+        super().__init__()
+        self.hidden = nn.Linear(width, 10)
+        self.out = nn.Linear(width + 10, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.hidden(x))
+        return self.out(torch.cat([x, h], dim=1))
+
+
+class MatmulForms(nn.Module):
+    """addmm, matmul + add, rsub, division by a constant, flatten/reshape/view, elementwise between values."""
+
+    def __init__(self, width=10):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(width, 14) * 0.3)
+        self.b1 = nn.Parameter(torch.randn(14))
+        self.w2 = nn.Parameter(torch.randn(14, 14) * 0.3)
+        self.b2 = nn.Parameter(torch.randn(14))
+        self.w3 = nn.Parameter(torch.randn(14, 4) * 0.3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.addmm(self.b1, x, self.w1)
+        h = torch.flatten(h, 1)
+        g = torch.matmul(h, self.w2) + self.b2
+        g = g.reshape(-1, 14)
+        s = torch.sigmoid(g)
+        h = h * s - g / 2.0
+        h = 1.0 - h
+        h = h.view(-1, 14)
+        return torch.mm(h, self.w3) + 0.5
+
+
+class Unsupported(nn.Module):
+    def __init__(self, width=8):
+        super().__init__()
+        self.fc = nn.Linear(width, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cumsum(self.fc(x), dim=1)
+
+
+class ControlFlow(nn.Module):
+    def __init__(self, width=8):
+        super().__init__()
+        self.fc = nn.Linear(width, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        if x.size(0) > 1:
+            y = y * 2.0
+        return y
+
+
+class BatchAxisMix(nn.Module):
+    """Softmax over the batch axis: must be refused, not computed per row."""
+
+    def __init__(self, width=8):
+        super().__init__()
+        self.fc = nn.Linear(width, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.fc(x), dim=0)
+
+
+MODELS = [
+    ("mlp", Mlp, 32, "ok", ""),
+    ("activations", Activations, 12, "ok", ""),
+    ("norms", Norms, 16, "ok", ""),
+    ("log_softmax", LogSoftmaxHead, 8, "ok", ""),
+    ("concat", Concat, 6, "ok", ""),
+    ("matmul_forms", MatmulForms, 10, "ok", ""),
+    ("unsupported_cumsum", Unsupported, 8, "refused", "unsupported operator aten::cumsum"),
+    ("control_flow", ControlFlow, 8, "refused", "control flow or shapes that depend on the batch size"),
+    ("softmax_batch_axis", BatchAxisMix, 8, "refused", "dim 0 is not the feature dimension"),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", required=True)
+    args = parser.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    torch.manual_seed(20261201)
+    lines = []
+    for name, cls, width, expect, reason in MODELS:
+        module = cls(width).eval()
+        torch.jit.script(module).save(os.path.join(args.out_dir, name + ".pt"))
+        lines.append(f"{name} {width} {expect} {reason}".rstrip())
+    with open(os.path.join(args.out_dir, "manifest.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
