@@ -27,6 +27,7 @@ if(NOT TICKINFER_TORCH_FREE_ONLY)
   # find_package(Torch) alone, so Debian's LibTorch, the official archive and a pip wheel all work.
   find_package(Torch REQUIRED)
   find_package(OpenSSL REQUIRED)     # SHA-256 of hot-swapped checkpoints
+  find_package(ONNX 1.12 REQUIRED)    # the native engine's ONNX front end (libonnx-dev: ModelProto, checker)
   set(TICKINFER_HAS_CUDA OFF)
   if(TICKINFER_CUDA AND (TORCH_CUDA_LIBRARIES OR TARGET torch_cuda OR TARGET c10_cuda))
     set(TICKINFER_HAS_CUDA ON)

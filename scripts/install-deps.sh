@@ -4,7 +4,12 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build git clang-format
+  # scripts/fuzz.sh (test.sh fuzz): libFuzzer and the sanitizer runtimes, llvm-symbolizer for the stacks;
+  # the same clang's -Wthread-safety.
+  clang-14 libclang-rt-14-dev llvm-14
   libtorch-dev python3-torch python3-numpy
+  # The native engine's ONNX front end, ONNX's node conformance tests, and ONNX export in the scripts.
+  libonnx-dev libonnx-testdata python3-onnx
   # Debian's reference BLAS makes a batch-64 MLP forward ~10x slower than OpenBLAS.
   libopenblas0-openmp
   libboost-dev libconcurrentqueue-dev libssl-dev

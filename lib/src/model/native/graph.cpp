@@ -88,6 +88,8 @@ const char* to_string(Op op) noexcept {
       return "elu";
     case Op::kSelu:
       return "selu";
+    case Op::kErf:
+      return "erf";
     case Op::kGeluErf:
       return "gelu";
     case Op::kGeluTanh:

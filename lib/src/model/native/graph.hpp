@@ -18,7 +18,8 @@ enum class Op : std::uint8_t {
   kRelu,        //
   kLeakyRelu,   // alpha: negative slope
   kElu,         // alpha
-  kSelu,        // fixed constants (alpha 1.6732632, scale 1.0507010)
+  kSelu,        // beta * (x > 0 ? x : alpha * (exp(x) - 1)); PyTorch: alpha 1.6732632, beta 1.0507010
+  kErf,         //
   kGeluErf,     // x * 0.5 * (1 + erf(x / sqrt(2)))
   kGeluTanh,    // x * 0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
   kSilu,        // x * sigmoid(x)

@@ -152,9 +152,6 @@ float apply_activation(Activation a, float v, float alpha, float beta) {
   return v;
 }
 
-constexpr float kSeluAlpha = 1.6732632423543772f;
-constexpr float kSeluScale = 1.0507009873554805f;
-
 float unary(Op op, float v, float alpha, float beta) {
   switch (op) {
     case Op::kRelu:
@@ -164,7 +161,9 @@ float unary(Op op, float v, float alpha, float beta) {
     case Op::kElu:
       return v > 0.0f ? v : alpha * std::expm1(v);
     case Op::kSelu:
-      return kSeluScale * (v > 0.0f ? v : kSeluAlpha * std::expm1(v));
+      return beta * (v > 0.0f ? v : alpha * std::expm1(v));
+    case Op::kErf:
+      return std::erf(v);
     case Op::kGeluErf:
       return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
     case Op::kGeluTanh:
@@ -245,8 +244,19 @@ void AlignedBuffer::Free::operator()(float* p) const noexcept { std::free(p); }
 std::shared_ptr<const Plan> Plan::compile(const Graph& input, std::size_t max_batch) {
   check_cpu();
   if (max_batch == 0) throw Error(ErrorCode::kInvalidConfig, "native plan: max_batch must be >= 1");
-  const Graph g = simplify(input);
-  if (g.output == 0) throw Error(ErrorCode::kUnsupported, "native plan: the graph returns its input unchanged");
+  Graph g = simplify(input);
+  if (g.output == 0) {  // identity / dropout only: one copy step
+    g.nodes.push_back(Node{Op::kAffine,
+                           {0},
+                           g.input_width,
+                           std::vector<float>(g.input_width, 1.0f),
+                           std::vector<float>(g.input_width, 0.0f),
+                           0,
+                           0,
+                           false,
+                           "identity"});
+    g.output = static_cast<int>(g.nodes.size());
+  }
 
   std::shared_ptr<Plan> plan(new Plan());
   plan->input_width_ = g.input_width;

@@ -328,7 +328,7 @@ class Mapper {
       if (scale != 1.0 || input_scale != 1.0) refuse(node, "elu with scale or input_scale other than 1");
       unary(node, Op::kElu, static_cast<float>(alpha));
     } else if (base == "selu") {
-      unary(node, Op::kSelu);
+      unary(node, Op::kSelu, 1.6732632423543772f, 1.0507009873554805f);
     } else if (base == "gelu") {
       std::string approximate = "none";
       if (node->inputs().size() > 1) {
