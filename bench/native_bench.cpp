@@ -72,7 +72,7 @@ BENCHMARK(BM_LibTorchForward)->Arg(1)->Arg(64)->ArgName("B");
 
 void BM_NativePlan(benchmark::State& state) {
   const auto rows = static_cast<std::size_t>(state.range(0));
-  native::Executor exec(native::Plan::compile(graph(), kMaxBatch));
+  native::Executor exec(native::Plan::compile(graph()), kMaxBatch);
   const auto x = inputs(rows);
   std::vector<float> y(rows * exec.plan().output_width());
   measure(state, rows, [&] {

@@ -1,11 +1,14 @@
-#!/usr/bin/env python3
+#!/ usr / bin / env python3
 """Exports TorchScript modules that exercise every operator of tickinfer's native engine, plus modules it must
 refuse, for tests/native_torchscript_test.cpp. Plain torch.jit.script archives (no tickinfer metadata): the test
 compares the native plan with LibTorch's forward on the same module.
 
-  export_native_models.py --out-dir DIR
+  export_native_models.py --out-dir DIR [--onnx]
 
 Writes DIR/<name>.pt and DIR/manifest.txt ("<name> <input width> <expect: ok|refused> [refusal substring]").
+--onnx also writes DIR/onnx/<name>.onnx (torch.onnx.export, opset 17, dynamic batch axis, checked with
+onnx.checker) with tickinfer's metadata (golden vectors from the export) in metadata_props["tickinfer.json"],
+each next to <name>.pt (the same module as TorchScript), and hostile files for the loader's bad-input tests.
 """
 
 import argparse
@@ -166,9 +169,103 @@ MODELS = [
 ]
 
 
+ONNX_MODELS = ["mlp", "activations", "norms", "log_softmax", "concat", "matmul_forms"]
+ONNX_OPSET = 17
+
+
+def metadata_json(name, module, width, outputs, seed=5):
+    import json
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(4, width, generator=g)
+    with torch.no_grad():
+        y = module(x)
+    return json.dumps({
+        "format_version": 1, "name": name, "version": 1,
+        "input_names": [f"f{i}" for i in range(width)], "output_names": [f"y{i}" for i in range(outputs)],
+        "feature_schema_hash": "synthetic-v1",
+        "golden": {"inputs": x.tolist(), "outputs": y.tolist()},
+    })
+
+
+def export_onnx(out_dir, name, module, width):
+    import onnx
+    path = os.path.join(out_dir, name + ".onnx")
+    x = torch.randn(3, width)
+    torch.onnx.export(module, (x,), path, opset_version=ONNX_OPSET, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    model = onnx.load(path)
+    with torch.no_grad():
+        outputs = module(x).shape[1]
+    entry = model.metadata_props.add()
+    entry.key = "tickinfer.json"
+    entry.value = metadata_json(name, module, width, outputs)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return model
+
+
+def export_hostile_onnx(out_dir, good):
+    """Files the ONNX loader must refuse, each for one reason (tests/onnx_model_test.cpp)."""
+    import copy
+    import onnx
+    from onnx import TensorProto, helper
+    data = good.SerializeToString()
+    with open(os.path.join(out_dir, "truncated.onnx"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    with open(os.path.join(out_dir, "not_onnx.onnx"), "wb") as f:
+        f.write(b"PK\x03\x04 this is a zip header, not a protobuf ModelProto" * 4)
+
+    def save(model, file_name, check=True):
+        if check:
+            onnx.checker.check_model(model)
+        onnx.save(model, os.path.join(out_dir, file_name))
+
+    m = copy.deepcopy(good)  # an operator the engine does not claim
+    for node in m.graph.node:
+        if node.op_type == "Relu":
+            node.op_type = "Softplus"
+            break
+    save(m, "unsupported_op.onnx")
+
+    m = copy.deepcopy(good)  # a non-float input
+    m.graph.input[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    save(m, "double_input.onnx", check=False)
+
+    m = copy.deepcopy(good)  # a second input
+    m.graph.input.append(helper.make_tensor_value_info("extra", TensorProto.FLOAT, ["batch", 3]))
+    save(m, "second_input.onnx")
+
+    m = copy.deepcopy(good)  # an initializer gone: its name is read but defined nowhere
+    removed = m.graph.initializer[0].name
+    del m.graph.initializer[0]
+    save(m, "missing_initializer.onnx", check=False)
+
+    m = copy.deepcopy(good)  # the dynamic axis second, the first fixed
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[0].ClearField("dim_param")
+    dims[0].dim_value = 4
+    dims[1].ClearField("dim_value")
+    dims[1].dim_param = "batch"
+    save(m, "batch_axis_second.onnx", check=False)
+
+    m = copy.deepcopy(good)  # opset outside 13-17
+    m.opset_import[0].version = 11
+    save(m, "old_opset.onnx", check=False)
+
+    m = copy.deepcopy(good)  # no tickinfer metadata
+    del m.metadata_props[:]
+    save(m, "no_metadata.onnx")
+
+    m = copy.deepcopy(good)  # fails the checker: a node with an unknown input name and no producer
+    m.graph.node[0].input[0] = "nobody_makes_this"
+    save(m, "checker_fails.onnx", check=False)
+    return removed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--onnx", action="store_true", help="also export ONNX models and hostile ONNX files")
     args = parser.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     torch.manual_seed(20261201)
@@ -177,6 +274,13 @@ def main() -> int:
         module = cls(width).eval()
         torch.jit.script(module).save(os.path.join(args.out_dir, name + ".pt"))
         lines.append(f"{name} {width} {expect} {reason}".rstrip())
+        if args.onnx and name in ONNX_MODELS:
+            onnx_dir = os.path.join(args.out_dir, "onnx")
+            os.makedirs(onnx_dir, exist_ok=True)
+            torch.jit.script(module).save(os.path.join(onnx_dir, name + ".pt"))
+            good = export_onnx(onnx_dir, name, module, width)
+            if name == "mlp":
+                export_hostile_onnx(onnx_dir, good)
     with open(os.path.join(args.out_dir, "manifest.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return 0

@@ -211,8 +211,8 @@ std::vector<float> random_input(std::size_t n, unsigned seed) {
 
 // Plan output == reference within 1e-5 absolute or relative, for every batch size in `sizes`.
 void expect_matches(const Graph& g, std::size_t max_batch, const std::vector<std::size_t>& sizes, unsigned seed = 7) {
-  auto plan = Plan::compile(g, max_batch);
-  Executor exec(plan);
+  auto plan = Plan::compile(g);
+  Executor exec(plan, max_batch);
   for (const std::size_t rows : sizes) {
     const auto input = random_input(rows * g.input_width, seed + static_cast<unsigned>(rows));
     std::vector<float> out(rows * plan->output_width(), std::numeric_limits<float>::quiet_NaN());
@@ -237,7 +237,7 @@ TEST(NativePlan, MlpWithFusedReluMatchesReferenceAtEveryBatchSize) {
   v = b.dense(v, 64);
   v = b.unary(v, Op::kRelu);
   b.dense(v, 1);
-  const auto plan = Plan::compile(b.g, 64);
+  const auto plan = Plan::compile(b.g);
   EXPECT_EQ(plan->describe(), "dense 32->64 +relu; dense 64->64 +relu; dense (dot) 64->1");
   expect_matches(b.g, 64, kSizes);
 }
@@ -277,7 +277,7 @@ TEST(NativePlan, ConstantsFoldIntoDenseLayersAndStillMatch) {
   v = b.with_constant(v, Op::kAdd, {0.25f});
   v = b.unary(v, Op::kRelu);
   b.dense(v, 3);
-  const auto plan = Plan::compile(b.g, 64);
+  const auto plan = Plan::compile(b.g);
   EXPECT_EQ(plan->describe(), "dense 12->20 +relu; dense (dot) 20->3");
   expect_matches(b.g, 64, kSizes);
 }
@@ -342,7 +342,7 @@ TEST(NativePlan, RunAllocatesNothing) {
   int v = b.unary(b.dense(0, 64), Op::kRelu);
   v = b.add(Node{Op::kLayerNorm, {v}, 64, {}, {}, 1e-5f, 0, false, "ln"});
   b.unary(b.dense(v, 3), Op::kSoftmax);
-  Executor exec(Plan::compile(b.g, 64));
+  Executor exec(Plan::compile(b.g), 64);
   const auto input = random_input(64 * 32, 3);
   std::vector<float> out(64 * 3);
   exec.run(input.data(), 1, out.data());
@@ -356,19 +356,19 @@ TEST(NativePlan, RunAllocatesNothing) {
 TEST(NativePlan, TooManyRowsIsRefusedWithTheLimit) {
   Builder b(4);
   b.dense(0, 2);
-  Executor exec(Plan::compile(b.g, 8));
+  Executor exec(Plan::compile(b.g), 8);
   std::vector<float> in(9 * 4), out(9 * 2);
   try {
     exec.run(in.data(), 9, out.data());
     FAIL() << "expected std::out_of_range";
   } catch (const std::out_of_range& e) {
-    EXPECT_STREQ(e.what(), "native plan: batch of 9 rows exceeds max_batch 8");
+    EXPECT_STREQ(e.what(), "native plan: batch of 9 rows exceeds max_rows 8");
   }
 }
 
 void expect_refused(const Graph& g, const std::string& message) {
   try {
-    (void)Plan::compile(g, 4);
+    (void)Plan::compile(g);
     FAIL() << "expected Error(kUnsupported)";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported);

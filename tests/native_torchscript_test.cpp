@@ -57,7 +57,7 @@ TEST_P(NativeTorchScript, CompilesAndMatchesLibTorchOrIsRefusedNamingTheNode) {
   auto module = load(c);
   if (!c.ok) {
     try {
-      (void)Plan::compile(from_torchscript(module, c.width, c.name + ".pt"), 64);
+      (void)Plan::compile(from_torchscript(module, c.width, c.name + ".pt"));
       FAIL() << "expected a refusal containing '" << c.refusal << "'";
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
@@ -67,8 +67,8 @@ TEST_P(NativeTorchScript, CompilesAndMatchesLibTorchOrIsRefusedNamingTheNode) {
     }
     return;
   }
-  const auto plan = Plan::compile(from_torchscript(module, c.width, c.name + ".pt"), 64);
-  Executor exec(plan);
+  const auto plan = Plan::compile(from_torchscript(module, c.width, c.name + ".pt"));
+  Executor exec(plan, 64);
   std::mt19937 rng(7);
   std::normal_distribution<float> dist(0.0f, 1.5f);
   for (const std::size_t rows : {1u, 2u, 3u, 5u, 16u, 64u}) {
@@ -94,13 +94,13 @@ INSTANTIATE_TEST_SUITE_P(Models, NativeTorchScript, ::testing::ValuesIn(manifest
 
 TEST(NativeTorchScriptPlan, MlpCompilesToThreeFusedDenseSteps) {
   const auto module = load(Case{"mlp", 32, true, ""});
-  EXPECT_EQ(Plan::compile(from_torchscript(module, 32, "mlp.pt"), 1)->describe(),
+  EXPECT_EQ(Plan::compile(from_torchscript(module, 32, "mlp.pt"))->describe(),
             "dense 32->64 +relu; dense 64->64 +relu; dense (dot) 64->1");
 }
 
 TEST(NativeTorchScriptPlan, NormalisationAndBatchNormFoldIntoDenseLayers) {
   const auto module = load(Case{"norms", 16, true, ""});
-  EXPECT_EQ(Plan::compile(from_torchscript(module, 16, "norms.pt"), 1)->describe(),
+  EXPECT_EQ(Plan::compile(from_torchscript(module, 16, "norms.pt"))->describe(),
             "dense 16->24; layer_norm; gelu; dense (dot) 24->5; softmax");
 }
 

@@ -142,12 +142,12 @@ TEST_P(OnnxNodeTest, MatchesTheReferenceOutputOrIsRefusedWithAReason) {
     const std::size_t rows = input.size() / width;
     std::shared_ptr<const Plan> plan;
     try {
-      plan = Plan::compile(mapped.graph, rows);
+      plan = Plan::compile(mapped.graph);
     } catch (const Error& e) {
       if (e.code() == ErrorCode::kUnsupported) GTEST_SKIP() << e.what();
       FAIL() << e.what();
     }
-    Executor exec(plan);
+    Executor exec(plan, rows);
     std::vector<float> got(rows * plan->output_width());
     exec.run(input.data(), rows, got.data());
     const std::vector<float> want = floats(read_tensor(set.path() / "output_0.pb"));

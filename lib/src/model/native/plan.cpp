@@ -241,9 +241,8 @@ AlignedBuffer::AlignedBuffer(std::size_t floats) : size_(floats) {
 
 void AlignedBuffer::Free::operator()(float* p) const noexcept { std::free(p); }
 
-std::shared_ptr<const Plan> Plan::compile(const Graph& input, std::size_t max_batch) {
+std::shared_ptr<const Plan> Plan::compile(const Graph& input) {
   check_cpu();
-  if (max_batch == 0) throw Error(ErrorCode::kInvalidConfig, "native plan: max_batch must be >= 1");
   Graph g = simplify(input);
   if (g.output == 0) {  // identity / dropout only: one copy step
     g.nodes.push_back(Node{Op::kAffine,
@@ -261,7 +260,6 @@ std::shared_ptr<const Plan> Plan::compile(const Graph& input, std::size_t max_ba
   std::shared_ptr<Plan> plan(new Plan());
   plan->input_width_ = g.input_width;
   plan->output_width_ = g.width_of(g.output);
-  plan->max_batch_ = max_batch;
   plan->output_ = g.output;
 
   std::vector<int> readers(g.nodes.size() + 1, 0);
@@ -353,9 +351,9 @@ std::shared_ptr<const Plan> Plan::compile(const Graph& input, std::size_t max_ba
     plan->value_stride_[v] = round_up(s.width, kLanes);
     plan->value_width_[v] = s.width;
     plan->value_offset_[v] = arena;
-    arena += plan->value_stride_[v] * max_batch;
+    arena += plan->value_stride_[v];
   }
-  plan->arena_floats_ = arena;
+  plan->arena_floats_per_row_ = arena;
   return plan;
 }
 
@@ -387,30 +385,34 @@ std::string Plan::describe() const {
   return text;
 }
 
-Executor::Executor(std::shared_ptr<const Plan> plan)
-    : plan_(std::move(plan)), arena_(plan_->arena_floats_ + plan_->scratch_floats_) {}
+Executor::Executor(std::shared_ptr<const Plan> plan, std::size_t max_rows)
+    : plan_(std::move(plan)),
+      max_rows_(max_rows),
+      arena_(plan_->arena_floats_per_row_ * max_rows + plan_->scratch_floats_) {
+  if (max_rows == 0) throw Error(ErrorCode::kInvalidConfig, "native executor: max_rows must be >= 1");
+}
 
 void Executor::run(const float* input, std::size_t rows, float* output) {
   const Plan& p = *plan_;
   if (rows == 0) return;
-  if (rows > p.max_batch_) {
+  if (rows > max_rows_) {
     std::string message = "native plan: batch of ";
     message += std::to_string(rows);
-    message += " rows exceeds max_batch ";
-    message += std::to_string(p.max_batch_);
+    message += " rows exceeds max_rows ";
+    message += std::to_string(max_rows_);
     throw std::out_of_range(message);
   }
   float* arena = arena_.data();
-  float* scratch = arena + p.arena_floats_;  // zero beyond what dense_dot copies in
+  float* scratch = arena + p.arena_floats_per_row_ * max_rows_;  // zero beyond what dense_dot copies in
   const float* constants = p.constants_.data();
   const auto value = [&](int v) -> const float* {
-    return v == 0 ? input : arena + p.value_offset_[static_cast<std::size_t>(v)];
+    return v == 0 ? input : arena + p.value_offset_[static_cast<std::size_t>(v)] * max_rows_;
   };
   const auto stride = [&](int v) { return p.value_stride_[static_cast<std::size_t>(v)]; };
   const auto constant = [&](std::size_t offset) { return offset == kNoConstant ? nullptr : constants + offset; };
 
   for (const Step& s : p.steps_) {
-    float* y = arena + p.value_offset_[static_cast<std::size_t>(s.out)];
+    float* y = arena + p.value_offset_[static_cast<std::size_t>(s.out)] * max_rows_;
     const std::size_t ys = stride(s.out), w = s.width;
     const float* x = value(s.inputs.empty() ? 0 : s.inputs[0]);
     const std::size_t xs = stride(s.inputs.empty() ? 0 : s.inputs[0]);

@@ -57,13 +57,12 @@ inline constexpr std::size_t kDotMinInputs = 16;
 
 class Plan {
  public:
-  /// Simplifies, validates and packs `graph` for batches of 1..max_batch rows. Throws Error(kUnsupported) naming
+  /// Simplifies, validates and packs `graph`. Throws Error(kUnsupported) naming
   /// the node it cannot compile.
-  static std::shared_ptr<const Plan> compile(const Graph& graph, std::size_t max_batch);
+  static std::shared_ptr<const Plan> compile(const Graph& graph);
 
   std::size_t input_width() const noexcept { return input_width_; }
   std::size_t output_width() const noexcept { return output_width_; }
-  std::size_t max_batch() const noexcept { return max_batch_; }
   const std::vector<Step>& steps() const noexcept { return steps_; }
   /// One line per step, for logs: "dense 32->64 +relu; dense 64->64 +relu; dense 64->1".
   std::string describe() const;
@@ -71,28 +70,32 @@ class Plan {
  private:
   friend class Executor;
   Plan() = default;
-  std::size_t input_width_ = 0, output_width_ = 0, max_batch_ = 0;
+  std::size_t input_width_ = 0, output_width_ = 0;
   std::vector<Step> steps_;
   AlignedBuffer constants_;                // packed weights, biases, constants
-  std::vector<std::size_t> value_offset_;  // arena offset of each value's rows (value 0 unused)
+  std::vector<std::size_t> value_offset_;  // arena offset of each value, in floats per batch row (x max_rows)
   std::vector<std::size_t> value_stride_;  // row stride (floats) of each value
   std::vector<std::size_t> value_width_;   // features of each value
-  std::size_t arena_floats_ = 0;
+  std::size_t arena_floats_per_row_ = 0;
   std::size_t scratch_floats_ = 0;  // a zero-padded input row for dot-product layers
   int output_ = 0;
 };
 
-/// A thread's working memory for one Plan. Not thread-safe: one per thread (or per pipeline worker).
+/// A thread's working memory for one Plan, for batches of up to max_rows. Not thread-safe: one per thread (or per
+/// pipeline worker). The constructor allocates; run() never does.
 class Executor {
  public:
-  explicit Executor(std::shared_ptr<const Plan> plan);
-  /// Runs rows (1..max_batch) of input_width floats each, contiguous; writes rows x output_width floats to
-  /// `output`. Never allocates, never locks. rows == 0 does nothing; rows > max_batch throws std::out_of_range.
+  Executor(std::shared_ptr<const Plan> plan, std::size_t max_rows);
+  /// Runs rows (1..max_rows) of input_width floats each, contiguous; writes rows x output_width floats to
+  /// `output`. Never allocates, never locks. rows == 0 does nothing; rows > max_rows throws std::out_of_range.
   void run(const float* input, std::size_t rows, float* output);
   const Plan& plan() const noexcept { return *plan_; }
+  const std::shared_ptr<const Plan>& shared_plan() const noexcept { return plan_; }
+  std::size_t max_rows() const noexcept { return max_rows_; }
 
  private:
   std::shared_ptr<const Plan> plan_;
+  std::size_t max_rows_;
   AlignedBuffer arena_;
 };
 
