@@ -156,6 +156,43 @@ class BatchAxisMix(nn.Module):
         return torch.softmax(self.fc(x), dim=0)
 
 
+class RandomMlp(nn.Module):
+    """A random small MLP: depth, widths, activations and norms drawn from `rng` (seeded, printed in the manifest)."""
+
+    ACTIVATIONS = ["relu", "tanh", "sigmoid", "gelu", "silu", "elu", "leaky_relu", "selu"]
+
+    def __init__(self, width, rng):
+        super().__init__()
+        layers = []
+        w = width
+        for _ in range(rng.randint(1, 4)):
+            out = rng.randint(1, 72)
+            layers.append(nn.Linear(w, out, bias=rng.random() < 0.8))
+            norm = rng.random()
+            if norm < 0.2:
+                layers.append(nn.LayerNorm(out))
+            elif norm < 0.35:
+                bn = nn.BatchNorm1d(out)
+                with torch.no_grad():
+                    bn.running_mean.normal_()
+                    bn.running_var.uniform_(0.5, 2.0)
+                layers.append(bn)
+            act = rng.choice(self.ACTIVATIONS)
+            layers.append({"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "gelu": nn.GELU(),
+                           "silu": nn.SiLU(), "elu": nn.ELU(), "leaky_relu": nn.LeakyReLU(0.1),
+                           "selu": nn.SELU()}[act])
+            if rng.random() < 0.3:
+                layers.append(nn.Dropout(0.2))
+            w = out
+        layers.append(nn.Linear(w, rng.randint(1, 5)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+RANDOM_MODELS = 12
+
 MODELS = [
     ("mlp", Mlp, 32, "ok", ""),
     ("activations", Activations, 12, "ok", ""),
@@ -266,15 +303,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--onnx", action="store_true", help="also export ONNX models and hostile ONNX files")
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("TICKINFER_RANDOM_MLP_SEED", "20261201")),
+                        help="seed of the random MLPs (env TICKINFER_RANDOM_MLP_SEED)")
     args = parser.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
-    torch.manual_seed(20261201)
+    import random
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    print(f"export_native_models.py: random MLP seed {args.seed}")
+    models = list(MODELS)
+    for i in range(RANDOM_MODELS):
+        width = rng.randint(1, 48)
+        module = RandomMlp(width, rng)
+        models.append((f"random_mlp_{i}_seed{args.seed}", lambda _w, m=module: m, width, "ok", ""))
     lines = []
-    for name, cls, width, expect, reason in MODELS:
+    for name, cls, width, expect, reason in models:
         module = cls(width).eval()
         torch.jit.script(module).save(os.path.join(args.out_dir, name + ".pt"))
         lines.append(f"{name} {width} {expect} {reason}".rstrip())
-        if args.onnx and name in ONNX_MODELS:
+        if args.onnx and (name in ONNX_MODELS or name.startswith("random_mlp_")):
             onnx_dir = os.path.join(args.out_dir, "onnx")
             os.makedirs(onnx_dir, exist_ok=True)
             torch.jit.script(module).save(os.path.join(onnx_dir, name + ".pt"))

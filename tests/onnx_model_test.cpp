@@ -5,6 +5,7 @@
 #include <torch/script.h>
 
 #include <cmath>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -56,8 +57,20 @@ TEST_P(OnnxModel, LoadsValidatedAndEqualsTheSameModuleInLibTorch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Exported, OnnxModel,
-                         ::testing::Values("mlp", "activations", "norms", "log_softmax", "concat", "matmul_forms"));
+// The hand-written models, and the random MLPs scripts/export_native_models.py drew (their seed in the name).
+std::vector<std::string> exported() {
+  std::vector<std::string> names = {"mlp", "activations", "norms", "log_softmax", "concat", "matmul_forms"};
+  std::ifstream manifest(std::string(TICKINFER_NATIVE_MODEL_DIR) + "/manifest.txt");
+  std::string line;
+  while (std::getline(manifest, line)) {
+    const std::string name = line.substr(0, line.find(' '));
+    if (name.rfind("random_mlp_", 0) == 0) names.push_back(name);
+  }
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Exported, OnnxModel, ::testing::ValuesIn(exported()),
+                         [](const ::testing::TestParamInfo<std::string>& param) { return param.param; });
 
 TEST(OnnxModelLoad, ServesThroughTheDirectModePredictor) {
   auto slot = std::make_shared<ModelSlot>(load_onnx(onnx_dir() + "mlp.onnx"));
