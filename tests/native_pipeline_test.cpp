@@ -33,11 +33,11 @@ std::shared_ptr<const Model> versioned_model(std::uint64_t version) {
   ModelMetadata meta;
   meta.format_version = kMetadataFormatVersion;
   meta.name = "versioned";
-  for (std::size_t i = 0; i < kWidth; ++i) meta.input_names.push_back("f" + std::to_string(i));
+  for (std::size_t i = 0; i < kWidth; ++i) meta.input_names.push_back(std::string("f").append(std::to_string(i)));
   meta.output_names = {"sum", "version"};
   meta.feature_schema_hash = "test";
-  return std::make_shared<native::NativeModel>(meta, version, "versioned-v" + std::to_string(version),
-                                               native::Plan::compile(g));
+  return std::make_shared<native::NativeModel>(
+      meta, version, std::string("versioned-v").append(std::to_string(version)), native::Plan::compile(g));
 }
 
 struct Tally {

@@ -43,8 +43,8 @@ ModelMetadata metadata(std::size_t outputs) {
   ModelMetadata meta;
   meta.format_version = kMetadataFormatVersion;
   meta.name = "direct";
-  for (std::size_t i = 0; i < kWidth; ++i) meta.input_names.push_back("f" + std::to_string(i));
-  for (std::size_t i = 0; i < outputs; ++i) meta.output_names.push_back("y" + std::to_string(i));
+  for (std::size_t i = 0; i < kWidth; ++i) meta.input_names.push_back(std::string("f").append(std::to_string(i)));
+  for (std::size_t i = 0; i < outputs; ++i) meta.output_names.push_back(std::string("y").append(std::to_string(i)));
   meta.feature_schema_hash = "test";
   return meta;
 }
@@ -58,8 +58,8 @@ std::shared_ptr<const Model> model(std::uint64_t version, float scale = 1.0f) {
   dense.bias = {static_cast<float>(version), static_cast<float>(version)};
   g.nodes.push_back(dense);
   g.output = 1;
-  return std::make_shared<native::NativeModel>(metadata(2), version, "direct-v" + std::to_string(version),
-                                               native::Plan::compile(g));
+  return std::make_shared<native::NativeModel>(
+      metadata(2), version, std::string("direct-v").append(std::to_string(version)), native::Plan::compile(g));
 }
 
 TEST(Predictor, PredictsWithTheCurrentNativeModel) {
