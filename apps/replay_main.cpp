@@ -19,7 +19,7 @@
 #include "tickinfer/error.hpp"
 #include "tickinfer/features/engine.hpp"
 #include "tickinfer/features/schema.hpp"
-#include "tickinfer/feed/capture.hpp"
+#include "tickinfer/feed/parse_report.hpp"
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/replay/replay.hpp"
 #include "tickinfer/replay/source.hpp"
@@ -60,21 +60,87 @@ struct Options {
   std::string write_capture;
   std::string write_schema;
   bool quiet = false;
+  std::string on_error = "skip";
+  double max_error_share = 0.01;
 };
+
+// Exit statuses: 1 an error (bad option, unreadable or refused file, --on-error stop on a bad record),
+// 2 the data failed the input checks (nothing parsed, the stream was lost, too many parse issues).
+constexpr int kExitBadInput = 2;
 
 std::string default_path(const std::string& dir, const char* file) {
   return dir.empty() ? std::string() : (std::filesystem::path(dir) / file).string();
 }
 
-ti::replay::SourceFormat detect_format(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[8] = {};
-  in.read(magic, sizeof magic);
-  if (in && std::equal(magic, magic + 8, ti::feed::kCaptureMagic)) return tr::SourceFormat::kCapture;
-  const std::string name = std::filesystem::path(path).filename().string();
-  if (name.ends_with(".zip") || name.find("_message_") != std::string::npos) return tr::SourceFormat::kLobster;
-  if (name.ends_with(".csv")) return tr::SourceFormat::kTardis;
-  return tr::SourceFormat::kItch;
+// Where the installed defaults are: <prefix>/bin/tickinfer-replay -> <prefix>/share/tickinfer (the relative
+// path comes from the install layout). Empty when /proc/self/exe cannot be read.
+std::filesystem::path installed_share_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  return (exe.parent_path() / TICKINFER_REPLAY_SHARE_REL).lexically_normal();
+}
+
+// The installed file when it is there, else the build tree's (running from the build directory).
+std::string default_file(const std::filesystem::path& share, const char* sub, const std::string& build_dir,
+                         const char* file) {
+  if (!share.empty()) {
+    const auto installed = share / sub / file;
+    std::error_code ec;
+    if (std::filesystem::exists(installed, ec)) return installed.string();
+  }
+  const std::string built = default_path(build_dir, file);
+  std::error_code ec;
+  return !built.empty() && std::filesystem::exists(built, ec) ? built : std::string();
+}
+
+std::string percent(double share) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", share * 100.0);
+  return buf;
+}
+
+// Prints what the readers found (counts by kind, the first located reports) on stderr and decides whether
+// the run stands: kExitBadInput when nothing parsed, the stream was lost, or issues pass the share.
+int check_input(const tr::SourceStats& stats, const Options& opt) {
+  if (opt.data.empty()) return 0;  // the synthetic feed
+  const ti::feed::ParseStats& p = stats.parse;
+  const std::string data =
+      opt.data.size() == 1 ? opt.data[0] : opt.data[0] + " (+" + std::to_string(opt.data.size() - 1) + ")";
+  const std::uint64_t issues = p.total_issues();
+  const double share = p.records > 0 ? static_cast<double>(issues) / static_cast<double>(p.records) : 0.0;
+  if (issues > 0) {
+    std::string kinds;
+    for (std::size_t k = 0; k < ti::feed::kParseIssueCount; ++k) {
+      if (p.issues[k] == 0) continue;
+      kinds += (kinds.empty() ? "" : ", ") + std::string(ti::feed::to_string(static_cast<ti::feed::ParseIssue>(k))) +
+               " " + std::to_string(p.issues[k]);
+    }
+    std::fprintf(stderr, "tickinfer-replay: %llu parse issue(s) in %llu records (%s): %s\n",
+                 static_cast<unsigned long long>(issues), static_cast<unsigned long long>(p.records),
+                 percent(share).c_str(), kinds.c_str());
+    for (const auto& r : p.first_issues) std::fprintf(stderr, "  %s\n", r.message().c_str());
+    if (issues > p.first_issues.size()) {
+      std::fprintf(stderr, "  ... %llu more not shown\n",
+                   static_cast<unsigned long long>(issues - p.first_issues.size()));
+    }
+  }
+  if (p.stream_lost()) {
+    std::fprintf(stderr, "tickinfer-replay: %s: the stream was lost (stream_lost above): the rest was not read\n",
+                 data.c_str());
+    return kExitBadInput;
+  }
+  if (p.events == 0) {
+    std::fprintf(stderr, "tickinfer-replay: %s: nothing parsed: none of its %llu records is valid\n", data.c_str(),
+                 static_cast<unsigned long long>(p.records));
+    return kExitBadInput;
+  }
+  if (share > opt.max_error_share) {
+    std::fprintf(stderr, "tickinfer-replay: %s: parse issues in %s of the records, above --max-error-share %g\n",
+                 data.c_str(), percent(share).c_str(), opt.max_error_share);
+    return kExitBadInput;
+  }
+  return 0;
 }
 
 std::string us(std::uint64_t ns) {
@@ -196,13 +262,14 @@ int run(const Options& opt) {
   tr::SourceOptions source_options;
   source_options.paths = opt.data;
   source_options.symbol = opt.symbol;
+  source_options.policy = opt.on_error == "stop" ? ti::feed::ParsePolicy::kStop : ti::feed::ParsePolicy::kSkip;
   source_options.synthetic.events = opt.events;
   source_options.synthetic.seed = opt.seed;
   source_options.synthetic.rate_per_s = opt.rate;
   if (!opt.format.empty()) {
     source_options.format = tr::parse_format(opt.format);
   } else if (!opt.data.empty()) {
-    source_options.format = detect_format(opt.data[0]);
+    source_options.format = tr::detect_format(opt.data[0]);
   }
   auto source = tr::MarketSource::open(source_options);
   const auto symbol = source->symbol();
@@ -212,13 +279,13 @@ int run(const Options& opt) {
     const auto n = tr::write_capture(*source, opt.write_capture);
     std::printf("%s: %llu events of %s\n", opt.write_capture.c_str(), static_cast<unsigned long long>(n),
                 source->describe().c_str());
-    return 0;
+    return check_input(source->stats(), opt);
   }
   if (!opt.dump_features.empty()) {
     const auto n = tr::dump_features(*source, engine, opt.dump_features, opt.limit);
     std::printf("%s: features of %llu events (%s, schema %s)\n", opt.dump_features.c_str(),
                 static_cast<unsigned long long>(n), source->describe().c_str(), schema.hash().c_str());
-    return 0;
+    return check_input(source->stats(), opt);
   }
 
   if (opt.model.empty())
@@ -270,23 +337,26 @@ int run(const Options& opt) {
       {"idle", opt.idle},           {"fixed_batches", fixed},          {"deadline_us", opt.deadline_us},
       {"drop_when_full", opt.drop}, {"feed_core", opt.feed_core},      {"worker_core", opt.worker_core}};
   extra["host"] = {{"hardware_threads", std::thread::hardware_concurrency()}};
-  std::ofstream(opt.json_out) << tr::to_json(report, extra.dump()) << '\n';
+  std::ofstream(opt.json_out) << tr::to_json(report, extra.dump(-1, ' ', false, json::error_handler_t::replace))
+                              << '\n';
   if (!opt.predictions.empty()) predictions.write_csv(opt.predictions, model->metadata().output_names, timestamps);
 
   print_summary(report, *model, opt.model);
   std::printf("  report: %s%s%s\n", opt.json_out.c_str(),
               opt.predictions.empty() ? "" : ", predictions: ", opt.predictions.c_str());
-  return 0;
+  std::fflush(stdout);
+  return check_input(report.source_stats, opt);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt;
-  const std::string model_dir = TICKINFER_REPLAY_MODEL_DIR;
-  const std::string bundled = default_path(model_dir, "replay_mlp.pt");
-  if (!bundled.empty() && std::filesystem::exists(bundled)) opt.model = bundled;
-  opt.config = default_path(TICKINFER_REPLAY_CONFIG_DIR, "default.toml");
+  // Installed: <prefix>/share/tickinfer/{models,configs}; run from the build tree: this build's files.
+  const auto share = installed_share_dir();
+  opt.model = default_file(share, "models", TICKINFER_REPLAY_MODEL_DIR, "replay_mlp.pt");
+  opt.config = default_file(share, "configs", TICKINFER_REPLAY_CONFIG_DIR, "default.toml");
+  if (opt.config.empty()) opt.config = default_path(TICKINFER_REPLAY_CONFIG_DIR, "default.toml");
 
   CLI::App app{
       "tickinfer-replay: market data -> book -> features -> model, on two cores (feed thread + worker).\n"
@@ -324,6 +394,12 @@ int main(int argc, char** argv) {
   app.add_option("--write-schema", opt.write_schema,
                  "write the config's feature schema as JSON {names, hash} (export_model.py --schema) and exit");
   app.add_flag("--quiet", opt.quiet, "no progress bar");
+  app.add_option("--on-error", opt.on_error,
+                 "bad records: skip (count, report the first ones, go on) or stop (fail at the first one)")
+      ->check(CLI::IsMember({"skip", "stop"}));
+  app.add_option("--max-error-share", opt.max_error_share,
+                 "fail (exit 2) when parse issues exceed this share of the records read (default 0.01)")
+      ->check(CLI::Range(0.0, 1.0));
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import zipfile
 
 # TorchScript serialises some class attributes in set order, which follows string hashing: a fixed hash
 # seed makes the archives byte-identical run to run. Re-exec before torch is imported (costs ~20 ms).
@@ -84,7 +85,80 @@ class ThrowingModel(nn.Module):
         return self.mlp(x)
 
 
-ARCHITECTURES = {"mlp": Mlp, "deep": Deep, "nan_model": NanModel, "throwing_model": ThrowingModel}
+# Models that pass the golden check (run at the golden batch size, GOLDEN_ROWS) but misbehave elsewhere: what
+# the checked warm-up must catch (tests/torchscript_test.cpp, tests/hot_swap_test.cpp).
+class WrongRows(nn.Module):
+    """One row short at batch sizes above the golden one."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.mlp = Mlp(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(x)
+        if x.size(0) > 4:
+            return y[1:]
+        return y
+
+
+class WrongWidth(nn.Module):
+    """Two outputs per row at batch sizes above the golden one (the metadata declares one)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.mlp = Mlp(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(x)
+        if x.size(0) > 4:
+            return torch.cat([y, y], 1)
+        return y
+
+
+class NanAtBatch(nn.Module):
+    """NaN outputs at batch sizes above the golden one."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.mlp = Mlp(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(x)
+        if x.size(0) > 4:
+            return y + torch.full_like(y, float("nan"))
+        return y
+
+
+class BatchDependent(nn.Module):
+    """Each row's output depends on the other rows of its batch (a batch-mean term)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.mlp = Mlp(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x) + 0.5 * x.mean(0, keepdim=True)[:, 0:1]
+
+
+class Stateful(nn.Module):
+    """Drifts with every call (hidden state mutated in forward); its first call reproduces the golden outputs."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.mlp = Mlp(width)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.mlp(x) + 0.01 * float(self.calls - 1)
+
+    def reset_state(self) -> None:
+        self.calls = 0
+
+
+ARCHITECTURES = {"mlp": Mlp, "deep": Deep, "nan_model": NanModel, "throwing_model": ThrowingModel,
+                 "wrong_rows": WrongRows, "wrong_width": WrongWidth, "nan_at_batch": NanAtBatch,
+                 "batch_dependent": BatchDependent, "stateful": Stateful}
 
 
 def build(arch: str, width: int, seed: int) -> nn.Module:
@@ -139,6 +213,8 @@ def export(out_dir, file_name, arch, *, name=None, version=1, seed=1, input_name
     if tamper is not None:
         tamper(meta)
     text = raw_metadata if raw_metadata is not None else json.dumps(meta)
+    if hasattr(model, "reset_state"):
+        model.reset_state()  # the golden run above counted as a call
     path = os.path.join(out_dir, file_name)
     save(model, path, text if with_metadata else None)
     return model
@@ -210,6 +286,39 @@ def export_hot_swap_variants(out_dir: str, input_names, schema_hash) -> None:
     torch.save(build("mlp", width, 1).state_dict(), os.path.join(out_dir, "mlp_ordered_dict_weights.pt"))
     # A whole pickled nn.Module: must never be loaded.
     torch.save(build("mlp", width, 1), os.path.join(out_dir, "pickled_module.pt"))
+
+    # Same width and schema, another interface: input names changed (deep.pt changes the outputs).
+    export(out_dir, "mlp_renamed_inputs.pt", "mlp", version=1, seed=2, input_names=[f"g{i}" for i in range(width)],
+           schema_hash=schema_hash)
+    # Correct at the golden batch size, wrong elsewhere: the checked warm-up refuses each.
+    for arch in ("wrong_rows", "wrong_width", "nan_at_batch", "batch_dependent", "stateful"):
+        export(out_dir, arch + ".pt", arch, version=1, seed=7, input_names=input_names, schema_hash=schema_hash)
+
+    # Zip bombs: a member that inflates far beyond its file size. The metadata one is a valid archive whose
+    # tickinfer.json is padded with 64 MiB of spaces (still valid JSON); the weights one holds a 64 MiB tensor.
+    bomb = 64 << 20
+    deflate_members(os.path.join(out_dir, "mlp.pt"), os.path.join(out_dir, "metadata_bomb.pt"),
+                    pad={"/extra/" + METADATA_FILE: bomb})
+    state = dict(build("mlp", width, 1).state_dict())
+    state["big"] = torch.zeros(bomb // 4)
+    plain = os.path.join(out_dir, ".weights_bomb_plain.pt")
+    torch.save(state, plain)
+    deflate_members(plain, os.path.join(out_dir, "weights_bomb.pt"), deflate_all=True)
+    os.remove(plain)
+
+
+def deflate_members(src: str, dst: str, pad=None, deflate_all=False) -> None:
+    """Rewrites zip `src` as `dst`: members whose name ends with a key of `pad` get that many spaces appended and
+    are deflated (as is every member with `deflate_all`); the rest are stored as they were."""
+    pad = pad or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            extra = next((n for suffix, n in pad.items() if info.filename.endswith(suffix)), None)
+            if extra is not None:
+                data += b" " * extra
+            deflate = deflate_all or extra is not None
+            zout.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED)
 
 
 def read_schema(path):

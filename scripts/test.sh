@@ -5,8 +5,11 @@
 #      never linked, against c10/ATen's CUDA headers (no GPU, no CUDA LibTorch needed; docs/CUDA.md);
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build: every unit and Torch test;
 #   4. ThreadSanitizer build of the Torch-free core (LibTorch is not TSan-instrumented): its tests;
-#   5. clang-format check of the sources.
-# Usage: scripts/test.sh [release|cuda-compile|asan|tsan|format]...   (default: all, in that order)
+#   5. fuzz: clang++-14 build of the Torch-free core with -Wthread-safety -Werror and libFuzzer + ASan+UBSan,
+#      then each fuzz target for TICKINFER_FUZZ_SECONDS (20) s (scripts/fuzz.sh; docs/FUZZING.md);
+#   6. clang-format check of the sources.
+# Every test build (release, asan, tsan) also replays fuzz/corpus and fuzz/regressions (ctest label "fuzz").
+# Usage: scripts/test.sh [release|cuda-compile|asan|tsan|fuzz|format]...   (default: all, in that order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,7 +23,7 @@ if ((${#stages[@]} == 0)); then
   else
     echo "=== tickinfer tests: cuda-compile skipped: no $cuda_header (the CUDA toolkit headers it compiles against)"
   fi
-  stages+=(asan tsan format)
+  stages+=(asan tsan fuzz format)
 fi
 
 scripts/install-deps.sh
@@ -61,6 +64,10 @@ for stage in "${stages[@]}"; do
       cmake --build build-tsan -j "$jobs"
       TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
         TICKINFER_STRESS_SCALE=0.25 ctest --test-dir build-tsan --output-on-failure -L core -j "$jobs" --timeout 900
+      ;;
+    fuzz)
+      # After asan: the Torch targets' mutation runs reuse build-asan.
+      scripts/fuzz.sh "${TICKINFER_FUZZ_SECONDS:-20}"
       ;;
     format)
       files=$(git ls-files '*.cpp' '*.hpp')

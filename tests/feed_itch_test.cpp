@@ -355,19 +355,110 @@ TEST(FeedItch, LengthThatDisagreesWithTheSpecIsReported) {
   EXPECT_EQ(reader.stats().first_issues.at(1).message(), "x.itch@37: bad_length: zero-length message");
 }
 
-TEST(FeedItch, OutOfOrderTimestampIsReported) {
+TEST(FeedItch, OutOfOrderTimestampIsReportedAndTheMessageStillHandedOut) {
   ItchEncoder enc;
   enc.add(7, kT + 2000, 1, 'B', 100, "AAPL", 1'500'000);
   enc.add(7, kT + 1000, 2, 'B', 100, "AAPL", 1'500'000);
   enc.add(7, kT + 3000, 3, 'B', 100, "AAPL", 1'500'000);
   auto reader = reader_of(enc, ParsePolicy::kSkip);
   const auto events = read_all(reader);
-  ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[1].order_id, 3u);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].order_id, 2u);
+  EXPECT_EQ(events[1].ts_ns, kT + 1000);  // as recorded
   EXPECT_EQ(reader.stats().count(ParseIssue::kOutOfOrderTimestamp), 1u);
-  EXPECT_EQ(reader.stats().first_issues.at(0).message(), "x.itch@38: out_of_order_timestamp: timestamp " +
-                                                             std::to_string(kT + 1000) + " ns after " +
-                                                             std::to_string(kT + 2000) + " ns");
+  const std::string message = "x.itch@38: out_of_order_timestamp: timestamp " + std::to_string(kT + 1000) +
+                              " ns after " + std::to_string(kT + 2000) + " ns";
+  EXPECT_EQ(reader.stats().first_issues.at(0).message(), message);
+  // Under kStop the same report is thrown (the policy's "stop").
+  auto stop = reader_of(enc, ParsePolicy::kStop);
+  Event e{};
+  ASSERT_TRUE(stop.next(e));
+  EXPECT_EQ(expect_error(ErrorCode::kParseError, [&] { stop.next(e); }), message);
+}
+
+TEST(FeedItch, BookAfterABackwardsTimestampEqualsTheBookWithTheMessageApplied) {
+  // The execution of order 1 is stamped before the add of order 2: dropping it would leave order 1 at 100
+  // shares for every later message of it.
+  ItchEncoder late, ordered;
+  late.add(7, kT + 1000, 1, 'B', 100, "AAPL", 1'500'000).add(7, kT + 3000, 2, 'S', 50, "AAPL", 1'501'000);
+  late.executed(7, kT + 2000, 1, 30, 9).cancel(7, kT + 4000, 1, 20);
+  ordered.add(7, kT + 1000, 1, 'B', 100, "AAPL", 1'500'000).add(7, kT + 3000, 2, 'S', 50, "AAPL", 1'501'000);
+  ordered.executed(7, kT + 3000, 1, 30, 9).cancel(7, kT + 4000, 1, 20);
+  auto build = [](const ItchEncoder& enc) {
+    auto reader = reader_of(enc, ParsePolicy::kSkip);
+    OrderBook book(7);
+    for (const Event& e : read_all(reader)) EXPECT_EQ(book.apply(e), BookResult::kOk);
+    return std::make_pair(std::move(book), reader.stats());
+  };
+  const auto [got, stats] = build(late);
+  const auto [want, clean] = build(ordered);
+  EXPECT_EQ(stats.count(ParseIssue::kOutOfOrderTimestamp), 1u);
+  EXPECT_EQ(clean.total_issues(), 0u);
+  EXPECT_EQ(got.best_bid(), want.best_bid());
+  EXPECT_EQ(got.best_bid(), (Level{1'500'000, 50, 1}));
+  EXPECT_EQ(got.best_ask(), want.best_ask());
+  ASSERT_NE(got.find_order(1), nullptr);
+  EXPECT_EQ(got.find_order(1)->qty, 50);
+}
+
+TEST(FeedItch, GigabyteOfZerosLosesTheStreamAfterABoundedRunOfFramingErrors) {
+  // 1 GiB of zeros reads as 2-byte zero-length messages: 536M issues before, 16 + 1 now.
+  testing::TempDir dir;
+  const std::string path = dir.file("zeros.itch");
+  constexpr std::uint64_t kSize = std::uint64_t{1} << 30;
+  testing::sparse_file(path, kSize);
+  auto reader = ItchReader::open(path, ItchOptions{ParsePolicy::kSkip});
+  EXPECT_TRUE(read_all(reader).empty());
+  const ParseStats& stats = reader.stats();
+  EXPECT_EQ(stats.records, 16u);
+  EXPECT_EQ(stats.count(ParseIssue::kBadLength), 16u);
+  EXPECT_EQ(stats.count(ParseIssue::kStreamLost), 1u);
+  EXPECT_TRUE(stats.stream_lost());
+  ASSERT_EQ(stats.first_issues.size(), ParseStats::kMaxKeptReports + 1);  // the first 16, and where it was lost
+  EXPECT_EQ(stats.first_issues.back().message(),
+            path +
+                "@0: stream_lost: 16 consecutive framing errors (zero-length, unknown-type or wrong-length "
+                "messages) from here to offset 32: the stream is lost; the remaining " +
+                std::to_string(kSize - 32) + " bytes are not read");
+  EXPECT_EQ(reader.offset(), kSize);
+  EXPECT_TRUE(reader.scan_directory().empty());
+}
+
+TEST(FeedItch, StreamLossUnderStopIsThrownAfterTheRunAndEndsTheStream) {
+  ItchEncoder enc;
+  enc.add(7, kT, 1, 'B', 100, "AAPL", 1'500'000);
+  for (int i = 0; i < 3; ++i) enc.raw(std::string("\x00\x03Zab", 5));  // unknown type, framed
+  enc.add(7, kT, 2, 'B', 100, "AAPL", 1'500'000);
+  ItchReader reader(ByteSource::from_string("x.itch", enc.bytes()), ItchOptions{ParsePolicy::kStop, 3});
+  Event e{};
+  ASSERT_TRUE(reader.next(e));
+  for (int i = 0; i < 3; ++i) expect_error(ErrorCode::kParseError, [&] { reader.next(e); });
+  const std::string what = expect_error(ErrorCode::kParseError, [&] { reader.next(e); });
+  EXPECT_EQ(what,
+            "x.itch@38: stream_lost: 3 consecutive framing errors (zero-length, unknown-type or wrong-length "
+            "messages) from here to offset 53: the stream is lost; the remaining 38 bytes are not read");
+  EXPECT_FALSE(reader.next(e));  // order 2 is past the loss
+}
+
+TEST(FeedItch, AWellFramedMessageEndsARunOfFramingErrors) {
+  ItchEncoder enc;
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 2; ++i) enc.raw(std::string("\x00\x00", 2));
+    enc.add(7, kT, static_cast<std::uint64_t>(round) + 1, 'B', 100, "AAPL", 1'500'000);
+  }
+  ItchReader reader(ByteSource::from_string("x.itch", enc.bytes()), ItchOptions{ParsePolicy::kSkip, 3});
+  EXPECT_EQ(read_all(reader).size(), 4u);
+  EXPECT_EQ(reader.stats().count(ParseIssue::kBadLength), 8u);
+  EXPECT_FALSE(reader.stats().stream_lost());
+}
+
+TEST(FeedItch, DirectoryScanStopsWhereTheStreamIsLost) {
+  ItchEncoder enc;
+  enc.directory(1, kT, "AAPL").raw(std::string(64, '\0')).directory(2, kT, "MSFT");
+  auto reader = reader_of(enc, ParsePolicy::kSkip);
+  EXPECT_EQ(reader.scan_directory(), (std::vector<SymbolInfo>{{1, "AAPL", kItchPriceScale, 1}}));
+  EXPECT_EQ(read_all(reader).size(), 1u);
+  EXPECT_TRUE(reader.stats().stream_lost());
 }
 
 TEST(FeedItch, AddWithAnUndefinedSideIsABadValue) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -223,15 +224,66 @@ TEST(FeedLobster, BadDirectionIsABadValue) {
   EXPECT_EQ(what, "msg.csv:1: bad_value: direction 0 is not 1 or -1");
 }
 
-TEST(FeedLobster, OutOfOrderTimestampIsReportedAndSkipped) {
+TEST(FeedLobster, OutOfOrderTimestampIsReportedAndTheEventStillHandedOut) {
   auto reader = reader_of("34200.2,1,10,100,1000000,1\n34200.1,1,11,100,1000000,1\n34200.3,1,12,100,1000000,1\n", {},
                           ParsePolicy::kSkip);
   const auto events = read_all(reader);
-  ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[1].order_id, 12u);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].order_id, 11u);
+  EXPECT_EQ(events[1].ts_ns, 34'200'100'000'000);  // as recorded
   EXPECT_EQ(reader.stats().count(ParseIssue::kOutOfOrderTimestamp), 1u);
-  EXPECT_EQ(reader.stats().first_issues.at(0).message(),
-            "msg.csv:2: out_of_order_timestamp: time 34200100000000 ns after 34200200000000 ns");
+  const std::string message = "msg.csv:2: out_of_order_timestamp: time 34200100000000 ns after 34200200000000 ns";
+  EXPECT_EQ(reader.stats().first_issues.at(0).message(), message);
+  // Under kStop the same report is thrown (the policy's "stop").
+  auto stop = reader_of("34200.2,1,10,100,1000000,1\n34200.1,1,11,100,1000000,1\n");
+  Event e{};
+  ASSERT_TRUE(stop.next(e));
+  EXPECT_EQ(expect_error(ErrorCode::kParseError, [&] { stop.next(e); }), message);
+}
+
+TEST(FeedLobster, BookAfterABackwardsTimestampEqualsTheBookWithTheMessageApplied) {
+  // The partial cancel of order 10 is stamped before the add of order 11 (with its row): it must still
+  // reach the book, or order 10 keeps 30 shares too many for the rest of the day.
+  const std::string late =
+      "34200,1,10,100,1000000,1\n34202,1,11,50,1000100,1\n34201,2,10,30,1000000,1\n34203,3,10,70,1000000,1\n";
+  const std::string ordered =
+      "34200,1,10,100,1000000,1\n34202,1,11,50,1000100,1\n34202,2,10,30,1000000,1\n34203,3,10,70,1000000,1\n";
+  const std::string rows =
+      "1000200,40,1000000,100\n1000200,40,1000100,50\n1000200,40,1000100,50\n1000200,40,1000100,50\n";
+  auto build = [&](const std::string& messages, std::size_t rows_to_apply) {
+    auto reader = reader_of(messages, rows, ParsePolicy::kSkip);
+    LobsterBook book(1);
+    std::vector<LobsterDisagreement> bad;
+    std::size_t n = 0;
+    Event e{};
+    while (n < rows_to_apply && reader.next(e)) {
+      book.apply(e);
+      book.sync(reader.book_row(), reader.line(), &bad, 4);
+      ++n;
+    }
+    EXPECT_TRUE(bad.empty()) << bad.front().message();
+    return std::make_pair(n, reader.stats().count(ParseIssue::kOutOfOrderTimestamp));
+  };
+  EXPECT_EQ(build(late, 4), std::make_pair(std::size_t{4}, std::uint64_t{1}));
+  EXPECT_EQ(build(ordered, 4), std::make_pair(std::size_t{4}, std::uint64_t{0}));
+  // The order-level view: the book rebuilt from messages alone.
+  auto books = [](const std::string& messages) {
+    auto reader = reader_of(messages, {}, ParsePolicy::kSkip);
+    LobsterBook book(1);
+    for (const Event& e : read_all(reader)) book.apply(e);
+    std::vector<Level> bids;
+    for (std::size_t i = 0; i < book.book().depth(Side::kBuy); ++i) bids.push_back(book.book().level(Side::kBuy, i));
+    return bids;
+  };
+  EXPECT_EQ(books(late), books(ordered));
+  EXPECT_EQ(books(late), (std::vector<Level>{{1'000'100, 50, 1}}));  // order 10 gone whole, no 30 shares left
+  auto reader = reader_of(late, {}, ParsePolicy::kSkip);
+  LobsterBook book(1);
+  auto events = read_all(reader);
+  ASSERT_EQ(events.size(), 4u);
+  for (std::size_t i = 0; i < 3; ++i) book.apply(events[i]);
+  ASSERT_NE(book.book().find_order(10), nullptr);
+  EXPECT_EQ(book.book().find_order(10)->qty, 70);  // 100 - 30: the late cancel was applied
 }
 
 TEST(FeedLobster, CrossedOrderbookRowIsReported) {
@@ -278,6 +330,60 @@ TEST(FeedLobster, MessagesShorterThanOrderbookIsReportedAsTruncated) {
 TEST(FeedLobster, OrderbookWhoseColumnsAreNotFourPerLevelIsRefused) {
   const std::string what = expect_error(ErrorCode::kParseError, [] { reader_of(kMessages, "1,2,3\n"); });
   EXPECT_EQ(what, "book.csv:1: orderbook row has 3 columns; LOBSTER writes 4 per level");
+}
+
+TEST(FeedLobster, OrderbookWithMoreLevelsThanTheLimitIsRefusedBeforeSizingBuffersFromIt) {
+  std::string row;
+  for (std::size_t level = 0; level <= kLobsterMaxLevels; ++level) row += "1000200,40,1000000,100,";
+  row.back() = '\n';
+  const std::string what = expect_error(ErrorCode::kParseError, [&] { reader_of(kMessages, row); });
+  EXPECT_EQ(what, "book.csv:1: orderbook row has 4004 columns (1001 levels); at most 1000 levels are read");
+}
+
+// A one-member zip (stored, not deflated) whose directory says the member inflates to `claimed` bytes.
+std::string stored_zip(const std::string& name, const std::string& data, std::uint32_t claimed) {
+  std::uint32_t crc = 0xffffffffu;  // CRC-32 (IEEE), as zip wants
+  for (const char ch : data) {
+    crc ^= static_cast<unsigned char>(ch);
+    for (int k = 0; k < 8; ++k) crc = (crc & 1u) ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+  }
+  crc = ~crc;
+  std::string z;
+  auto u16 = [&](std::uint32_t v) { z.push_back(static_cast<char>(v & 0xff)), z.push_back(static_cast<char>(v >> 8)); };
+  auto u32 = [&](std::uint32_t v) { u16(v & 0xffff), u16(v >> 16); };
+  const auto size = static_cast<std::uint32_t>(data.size());
+  const auto name_len = static_cast<std::uint32_t>(name.size());
+  u32(0x04034b50), u16(20), u16(0), u16(0), u16(0), u16(0x21), u32(crc), u32(size), u32(claimed), u16(name_len), u16(0);
+  z += name + data;
+  const auto directory = static_cast<std::uint32_t>(z.size());
+  u32(0x02014b50), u16(20), u16(20), u16(0), u16(0), u16(0), u16(0x21), u32(crc), u32(size), u32(claimed);
+  u16(name_len), u16(0), u16(0), u16(0), u16(0), u32(0), u32(0);
+  z += name;
+  const auto directory_size = static_cast<std::uint32_t>(z.size()) - directory;
+  u32(0x06054b50), u16(0), u16(0), u16(1), u16(1), u32(directory_size), u32(directory), u16(0);
+  return z;
+}
+
+TEST(FeedLobster, ZipMemberIsInflatedWithMemoryBoundedByItsRealSizeNotItsClaim) {
+  testing::TempDir dir;
+  const std::string path = dir.file("claims.zip");
+  const std::string data = "34200,1,10,100,1000000,1\n";
+  {
+    std::ofstream(dir.file("ok.zip"), std::ios::binary) << stored_zip("X_message_1.csv", data, 25);
+    EXPECT_EQ(ByteSource::from_zip_member(dir.file("ok.zip"), "X_message_1.csv").bytes().size(), data.size());
+  }
+  std::ofstream(path, std::ios::binary) << stored_zip("X_message_1.csv", data, 0xF0000000u);  // 3.75 GiB
+  const std::uint64_t peak = testing::peak_rss_bytes();
+  const std::string what =
+      expect_error(ErrorCode::kParseError, [&] { ByteSource::from_zip_member(path, "X_message_1.csv"); });
+  EXPECT_LT(testing::peak_rss_bytes() - peak, std::uint64_t{64} << 20) << "allocated what the directory claims";
+  EXPECT_EQ(what, path + "!X_message_1.csv: damaged member: Zip archive inconsistent");
+}
+
+TEST(FeedLobster, BinaryJunkInALineIsShownEscapedInItsReport) {
+  auto reader = reader_of(std::string("\x01\xff\x1b[2J,1\n", 9));
+  const std::string what = expect_error(ErrorCode::kParseError, [&] { read_all(reader); });
+  EXPECT_EQ(what, "msg.csv:1: bad_number: field 1 (time): not a number in '\\x01\\xff\\x1b[2J,1'");
 }
 
 TEST(FeedLobster, MissingFileIsFileNotFound) {

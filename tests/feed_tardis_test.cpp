@@ -6,6 +6,7 @@
 
 #include "feed_test_support.hpp"
 #include "tickinfer/feed/book_set.hpp"
+#include "tickinfer/feed/order_book.hpp"
 #include "tickinfer/feed/tardis.hpp"
 
 namespace tickinfer::feed {
@@ -165,16 +166,50 @@ TEST(FeedTardis, CrossedQuoteIsReported) {
   EXPECT_EQ(reader.stats().count(ParseIssue::kCrossedBook), 1u);
 }
 
-TEST(FeedTardis, OutOfOrderTimestampIsReported) {
+TEST(FeedTardis, OutOfOrderTimestampIsReportedAndTheLineStillHandedOut) {
   TardisOptions options;
   options.policy = ParsePolicy::kSkip;
-  auto reader = reader_of(std::string(kTradesHeader) +
-                              "binance-futures,BTCUSDT,5,5,1,buy,9682,1\n"
-                              "binance-futures,BTCUSDT,4,6,2,buy,9682,1\n",
+  auto reader = reader_of(std::string(kQuotesHeader) +
+                              "binance-futures,BTCUSDT,5,5,0.5,9683,9682,0.6\n"
+                              "binance-futures,BTCUSDT,4,6,0.5,9684,9683,0.6\n"
+                              "binance-futures,BTCUSDT,6,7,0.5,9684,9683,0.7\n",
                           options);
-  EXPECT_EQ(read_all(reader).size(), 1u);
+  const auto events = read_all(reader);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].ts_ns, 4000);
   EXPECT_EQ(reader.stats().count(ParseIssue::kOutOfOrderTimestamp), 1u);
   EXPECT_EQ(reader.stats().first_issues.at(0).message(), "t.csv:3: out_of_order_timestamp: time 4000 ns after 5000 ns");
+  // The late quote is a top-of-book update: the book after it is the one with it applied.
+  OrderBook book;
+  for (const Event& e : events) book.apply(e);
+  EXPECT_EQ(book.best_bid().price, 968'300'000'000);
+  EXPECT_EQ(book.best_bid().qty, 70'000'000);
+  // Under kStop the same report is thrown (the policy's "stop").
+  auto stop = reader_of(std::string(kTradesHeader) +
+                        "binance-futures,BTCUSDT,5,5,1,buy,9682,1\n"
+                        "binance-futures,BTCUSDT,4,6,2,buy,9682,1\n");
+  Event e{};
+  ASSERT_TRUE(stop.next(e));
+  EXPECT_EQ(expect_error(ErrorCode::kParseError, [&] { stop.next(e); }),
+            "t.csv:3: out_of_order_timestamp: time 4000 ns after 5000 ns");
+}
+
+TEST(FeedTardis, SymbolsPastTheLimitsAreBadValuesAndKeepMemoryBounded) {
+  TardisOptions options;
+  options.policy = ParsePolicy::kSkip;
+  std::string text = kTradesHeader;
+  for (std::size_t i = 0; i <= kTardisMaxSymbols; ++i)
+    text += "binance-futures,S" + std::to_string(i) + ",5,5,1,buy,9682,1\n";
+  text += "binance-futures," + std::string(40, 'X') + ",5,5,1,buy,9682,1\n";
+  auto reader = reader_of(text, options);
+  EXPECT_EQ(read_all(reader).size(), kTardisMaxSymbols);
+  EXPECT_EQ(reader.symbols().size(), kTardisMaxSymbols);
+  EXPECT_EQ(reader.scan_symbols().size(), kTardisMaxSymbols);
+  EXPECT_EQ(reader.stats().count(ParseIssue::kBadValue), 2u);
+  ASSERT_EQ(reader.stats().first_issues.size(), 2u);
+  EXPECT_EQ(reader.stats().first_issues[0].message(),
+            "t.csv:4098: bad_value: symbol 'S4096': more than 4096 distinct symbols");
+  EXPECT_EQ(reader.stats().first_issues[1].message(), "t.csv:4099: bad_value: symbol of 40 bytes (at most 39)");
 }
 
 TEST(FeedTardis, FileCutMidLineIsReportedAsTruncated) {

@@ -2,8 +2,11 @@
 // Shared by the feed tests: where the recorded market data lives, scratch directories, a spec-following
 // ITCH 5.0 encoder for hand-built order flow, and a helper that expects a tickinfer::Error.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -67,6 +70,23 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// Creates `path` as a sparse file of `size` zero bytes (ftruncate: no disk, no memory).
+inline void sparse_file(const std::string& path, std::uint64_t size) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot create " + path);
+  const int rc = ::ftruncate(fd, static_cast<off_t>(size));
+  ::close(fd);
+  if (rc != 0) throw std::runtime_error("ftruncate failed on " + path);
+}
+
+/// The most memory this process has held resident so far, in bytes (getrusage's high-water mark, which
+/// counts the pages of mapped files too: mapping and touching a file shows up here, MAP_POPULATE included).
+inline std::uint64_t peak_rss_bytes() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
+}
 
 /// Runs `f`, expects a tickinfer::Error with `code`, and returns its message ("" when none was thrown).
 inline std::string expect_error(ErrorCode code, const std::function<void()>& f) {

@@ -26,7 +26,9 @@
 #include <thread>
 #include <vector>
 
+#include "hotswap/lifecycle.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
 #include "tickinfer/pipeline.hpp"
@@ -46,6 +48,8 @@ constexpr std::size_t kRows = 32;  // distinct feature rows the tests submit
 fs::path model_path(const std::string& file) { return fs::path(TICKINFER_TEST_MODEL_DIR) / file; }
 
 using TempDir = testing::TestTempDir;
+using testing::scaled;
+using testing::wait_until;
 
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -99,20 +103,7 @@ std::vector<float> reference(const std::string& model_file) {
   return run_model(*load_torchscript(model_path(model_file)), feature_rows(), kRows);
 }
 
-// Scales iteration counts down under sanitizers via TICKINFER_STRESS_SCALE (e.g. 0.25).
-std::uint64_t scaled(std::uint64_t n, std::uint64_t at_least) {
-  const char* s = std::getenv("TICKINFER_STRESS_SCALE");
-  const double f = s ? std::atof(s) : 1.0;
-  return std::max<std::uint64_t>(at_least, static_cast<std::uint64_t>(static_cast<double>(n) * f));
-}
-
 bool close_to(float got, float expected) { return std::abs(got - expected) <= 1e-4f * (1.0f + std::abs(expected)); }
-
-void wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
-  const auto give_up = Clock::now() + limit;
-  while (!done() && Clock::now() < give_up) std::this_thread::sleep_for(1ms);
-  ASSERT_TRUE(done()) << "timed out";
-}
 
 // The registry's log sink: keeps every record for the test to wait on.
 class LogCapture {
@@ -140,6 +131,16 @@ class LogCapture {
       }
       return false;
     });
+    return found;
+  }
+
+  // Every record about `path`, debug included.
+  std::vector<LogRecord> records(const fs::path& path) {
+    std::lock_guard lock(mutex_);
+    std::vector<LogRecord> found;
+    for (const auto& r : records_) {
+      if (r.path == path) found.push_back(r);
+    }
     return found;
   }
 
@@ -281,18 +282,21 @@ TEST(HotSwapUnderLoad, FiftySwapsFromFourProducersLoseNothingAndEachResultMatche
     });
   }
 
+  // EXPECT, not ASSERT: the producers must be stopped and joined below whatever happens.
+  // A result from version 1 before the first swap, like every later version before the next.
+  EXPECT_TRUE(wait_until([&] { return (check->versions_seen.load() >> 1) & 1; }));
   const std::uint64_t swaps = scaled(50, 10);
   for (std::uint64_t version = 2; version <= swaps + 1; ++version) {
     install(served.dir, epoch_name(version), version % 2 ? "mlp.pt" : "mlp_v2.pt");
-    wait_until([&] { return served.registry->current_version() == version; });
+    EXPECT_TRUE(wait_until([&] { return served.registry->current_version() == version; }));
     // A result from this version before the next swap, so every version serves under load.
-    wait_until([&] { return (check->versions_seen.load() >> version) & 1; });
+    EXPECT_TRUE(wait_until([&] { return (check->versions_seen.load() >> version) & 1; }));
   }
   stop.store(true, std::memory_order_relaxed);
   for (auto& t : producers) t.join();
   std::uint64_t total = 0;
   for (const auto n : accepted) total += n;
-  wait_until([&] { return check->completed.load(std::memory_order_acquire) == total; });
+  ASSERT_TRUE(wait_until([&] { return check->completed.load(std::memory_order_acquire) == total; }));
   served.pipeline->shutdown();
 
   RecordProperty("accepted", std::to_string(total));
@@ -327,6 +331,7 @@ struct BadFile {
   std::vector<std::string> reasons;  // each must appear in the message
   ChecksumPolicy checksum = ChecksumPolicy::kIfPresent;
   bool needs_root = false;
+  std::size_t max_archive_bytes = 0;  // 0: LoadOptions' default
 };
 
 std::ostream& operator<<(std::ostream& out, const BadFile& bad) { return out << bad.label; }
@@ -423,6 +428,53 @@ std::vector<BadFile> bad_files() {
        },
        ErrorCode::kUnsafeFile,
        {"leaves the directory"}},
+      // The interface of the served version (32 inputs f0..f31, one output y0) must not change.
+      {"more_outputs",
+       copy_of("deep.pt"),
+       ErrorCode::kInterfaceMismatch,
+       {": outputs [y0, y1, y2, y3] (4) differ from the served model's [y0] (1); set "
+        "RegistryConfig::allow_interface_change to accept the change"}},
+      {"renamed_inputs",
+       copy_of("mlp_renamed_inputs.pt"),
+       ErrorCode::kInterfaceMismatch,
+       {": input names [g0, g1, g2,", "] (32) differ from the served model's [f0, f1, f2,"}},
+      // Right at the golden batch size (4), wrong at the pipeline's others: the checked warm-up refuses them.
+      {"wrong_rows_at_batch_5",
+       copy_of("wrong_rows.pt"),
+       ErrorCode::kShapeMismatch,
+       {": during warm-up at batch size 5, forward returned shape [4, 1], expected [5, 1]"}},
+      {"wrong_width_at_batch_5",
+       copy_of("wrong_width.pt"),
+       ErrorCode::kShapeMismatch,
+       {": during warm-up at batch size 5, forward returned shape [5, 2], expected [5, 1]"}},
+      {"nan_at_batch_5",
+       copy_of("nan_at_batch.pt"),
+       ErrorCode::kNonFiniteOutput,
+       {": during warm-up at batch size 5, row 0, output 0 ('y0') is nan"}},
+      {"rows_depend_on_their_batch",
+       copy_of("batch_dependent.pt"),
+       ErrorCode::kNondeterministic,
+       {": golden row 0, output 0 ('y0') is ", " in a batch of 4 (rows of a batch must not depend on each other)"}},
+      {"state_kept_between_calls",
+       copy_of("stateful.pt"),
+       ErrorCode::kNondeterministic,
+       {": the golden inputs run twice give different outputs: row 0, output 0 ('y0') was ",
+        " (does forward keep state between calls?)"}},
+      // Zip bombs: refused from the zip directory, before anything is inflated.
+      {"metadata_bomb",
+       copy_of("metadata_bomb.pt"),
+       ErrorCode::kTooLarge,
+       {"/extra/tickinfer.json' inflates to ",
+        " bytes, more than the 1048576 allowed for metadata "
+        "(LoadOptions::max_metadata_bytes)"}},
+      {"weights_bomb",
+       copy_of("weights_bomb.pt"),
+       ErrorCode::kTooLarge,
+       {": archive member '",
+        "' inflates to 67108864 bytes, more than the 16777216 allowed (LoadOptions::max_archive_bytes)"},
+       ChecksumPolicy::kIfPresent,
+       /*needs_root=*/false,
+       /*max_archive_bytes=*/16u << 20},
   };
 }
 
@@ -433,6 +485,7 @@ TEST_P(BadCheckpoint, IsRefusedWithItsReasonWhileTheOldModelServesAndALaterGoodF
   if (bad.needs_root && ::geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
   RegistryConfig config;
   config.checksum = bad.checksum;
+  if (bad.max_archive_bytes != 0) config.load.max_archive_bytes = bad.max_archive_bytes;
   Served served(config);
   const fs::path file = bad.install(served.dir, epoch_name(2));
 
@@ -457,7 +510,7 @@ TEST_P(BadCheckpoint, IsRefusedWithItsReasonWhileTheOldModelServesAndALaterGoodF
   if (bad.checksum == ChecksumPolicy::kRequire)
     install_bytes(served.dir, good + ".sha256", sha256_hex(bytes) + "  " + good + "\n");
   install_bytes(served.dir, good, bytes);
-  wait_until([&] { return served.registry->current_version() == 3; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 3; }));
   served.expect_serving(3, "mlp_v2.pt");
 }
 
@@ -470,9 +523,12 @@ TEST(HotSwap, HalfWrittenFileIsPickedUpOnlyOnceCompleteAndRenamed) {
   const fs::path temp = served.dir / (epoch_name(2) + ".tmp");
   const fs::path final_path = served.dir / epoch_name(2);
   write_bytes(temp, bytes.substr(0, bytes.size() / 2));  // closed after writing: IN_CLOSE_WRITE on a .tmp name
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(served.logs.count(temp), 0u);
-  EXPECT_EQ(served.logs.count(final_path), 0u);
+  // inotify keeps event order: once a file renamed in after the .tmp was closed has its outcome, the .tmp's
+  // event has been handled (and must have been dropped).
+  const fs::path sentinel = install(served.dir, "sentinel.pt", "mlp.pt");
+  ASSERT_TRUE(served.logs.outcome(sentinel).has_value());
+  EXPECT_EQ(served.logs.records(temp).size(), 0u);
+  EXPECT_EQ(served.logs.records(final_path).size(), 0u);
   EXPECT_EQ(served.registry->metrics().refused_total(), 0u);
   served.expect_serving(1, "mlp.pt");
 
@@ -489,12 +545,33 @@ TEST(HotSwap, HalfWrittenFileIsPickedUpOnlyOnceCompleteAndRenamed) {
   served.expect_serving(2, "mlp_v2.pt");
 }
 
+TEST(HotSwap, FileWrittenInPlaceAndClosedTwiceIsRetriedQuietlyNotRefused) {
+  RegistryConfig config;
+  config.settle_time = 2s;  // the rest is written well within it
+  Served served(config);
+  const std::string bytes = read_bytes(model_path("mlp_v2.pt"));
+  const fs::path file = served.dir / epoch_name(2);
+  write_bytes(file, bytes.substr(0, bytes.size() / 2));  // in place, closed half-written: IN_CLOSE_WRITE
+  ASSERT_TRUE(wait_until([&] { return !served.logs.records(file).empty(); })) << "the first close was not seen";
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::app);  // closed again, complete: IN_CLOSE_WRITE
+    out.write(bytes.data() + bytes.size() / 2, static_cast<std::streamsize>(bytes.size() - bytes.size() / 2));
+  }
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 2; }));
+  for (const auto& record : served.logs.records(file)) {
+    EXPECT_LT(record.level, LogLevel::kWarning) << record.message;
+    EXPECT_FALSE(record.error.has_value()) << record.message;
+  }
+  EXPECT_EQ(served.registry->metrics().refused_total(), 0u);
+  served.expect_serving(2, "mlp_v2.pt");
+}
+
 TEST(HotSwap, MatchingSha256SidecarIsAccepted) {
   Served served;
   const std::string bytes = read_bytes(model_path("mlp_v2.pt"));
   install_bytes(served.dir, epoch_name(2) + ".sha256", sha256_hex(bytes) + " *" + epoch_name(2) + "\n");
   install_bytes(served.dir, epoch_name(2), bytes);
-  wait_until([&] { return served.registry->current_version() == 2; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 2; }));
   served.expect_serving(2, "mlp_v2.pt");
 }
 
@@ -535,7 +612,7 @@ TEST(HotSwap, SidecarArrivingAfterItsCheckpointReportsItAgain) {
   ASSERT_TRUE(refused && refused->error);
   EXPECT_EQ(*refused->error, ErrorCode::kChecksumMismatch);
   install_bytes(served.dir, epoch_name(2) + ".sha256", sha256_hex(bytes) + "  " + epoch_name(2) + "\n");
-  wait_until([&] { return served.registry->current_version() == 2; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 2; }));
   served.expect_serving(2, "mlp_v2.pt");
 }
 
@@ -546,21 +623,21 @@ TEST(HotSwap, SymlinkToAFileInsideTheWatchedDirectoryIsAccepted) {
   const fs::path temp = served.dir / (epoch_name(2) + ".tmp");
   fs::create_symlink(served.dir / ".store" / "v2.pt", temp);
   fs::rename(temp, served.dir / epoch_name(2));
-  wait_until([&] { return served.registry->current_version() == 2; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 2; }));
   served.expect_serving(2, "mlp_v2.pt");
 }
 
 TEST(HotSwap, WeightsOnlyCheckpointIsAppliedOntoTheServedArchitecture) {
   Served served;
   install(served.dir, epoch_name(2), "mlp_v2_weights.pt");
-  wait_until([&] { return served.registry->current_version() == 2; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 2; }));
   served.expect_serving(2, "mlp_v2.pt");
   const auto versions = served.registry->versions();
   ASSERT_EQ(versions.size(), 2u);
   EXPECT_EQ(versions[1].kind, CheckpointKind::kWeights);
   // Weights again onto the weights-made version: back to mlp.pt's outputs.
   install(served.dir, epoch_name(3), "mlp_weights.pt");
-  wait_until([&] { return served.registry->current_version() == 3; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 3; }));
   served.expect_serving(3, "mlp.pt");
 }
 
@@ -568,7 +645,7 @@ TEST(HotSwap, PollingFallbackPicksUpARenamedInCheckpoint) {
   Served served({}, WatchMode::kPolling);
   EXPECT_FALSE(served.watcher->uses_inotify());
   install(served.dir, epoch_name(2), "mlp_v2.pt");
-  wait_until([&] { return served.registry->current_version() == 2; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 2; }));
   served.expect_serving(2, "mlp_v2.pt");
 }
 
@@ -576,8 +653,7 @@ TEST(HotSwap, PollingFallbackPicksUpARenamedInCheckpoint) {
 
 // A registry without a watcher: files go through load(), which returns their outcome.
 struct Direct {
-  Direct() {
-    RegistryConfig config;
+  explicit Direct(RegistryConfig config = {}) {
     config.log = logs.sink();
     registry = ModelRegistry::create(config, install(dir.path(), epoch_name(1), "mlp.pt"));
   }
@@ -678,7 +754,10 @@ TEST(Registry, OlderAndUnversionedFilesAreIgnoredWithoutLoading) {
   const auto a = d.logs.outcome(older);
   const auto b = d.logs.outcome(unversioned);
   ASSERT_TRUE(a && b);
-  EXPECT_NE(a->message.find("not newer than the served version 5"), std::string::npos) << a->message;
+  EXPECT_EQ(a->level, LogLevel::kWarning);
+  EXPECT_NE(a->message.find(": ignored: version 3 is lower than the served version 5; versions only go up."),
+            std::string::npos)
+      << a->message;
   EXPECT_NE(b->message.find("no version in the file name"), std::string::npos) << b->message;
   EXPECT_EQ(d.registry->current_version(), 5u);
   EXPECT_EQ(d.registry->metrics().ignored, 2u);
@@ -702,9 +781,9 @@ TEST(Registry, OldVersionIsFreedAfterItsLastBatch) {
   std::weak_ptr<const Model> first = served.registry->current();
   served.expect_serving(1, "mlp.pt");  // the worker now holds version 1
   install(served.dir, epoch_name(2), "mlp_v2.pt");
-  wait_until([&] { return served.registry->current_version() == 2; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 2; }));
   install(served.dir, epoch_name(3), "mlp.pt");
-  wait_until([&] { return served.registry->current_version() == 3; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 3; }));
   EXPECT_FALSE(first.expired()) << "the worker's batch reference keeps it until its next batch";
   served.expect_serving(3, "mlp.pt");  // the worker refreshes: its last reference to version 1 goes
   EXPECT_TRUE(first.expired());
@@ -727,7 +806,7 @@ TEST(Registry, MetricsRenderAsPrometheusText) {
   install(served.dir, epoch_name(2), "wide16.pt");
   ASSERT_TRUE(served.logs.outcome(served.dir / epoch_name(2)));
   install(served.dir, epoch_name(3), "mlp_v2.pt");
-  wait_until([&] { return served.registry->current_version() == 3; });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 3; }));
   const std::string text = to_prometheus(served.registry->metrics());
   for (const std::string line :
        {"tickinfer_model_swaps_total 1", "tickinfer_registry_model_version 3",
@@ -746,84 +825,147 @@ TEST(Registry, PipelineBatchSizesFollowAllowedSizes) {
   EXPECT_EQ(pipeline_batch_sizes(config), (std::vector<std::size_t>{1, 4, 8}));
 }
 
-// ---- watcher ----
+// ---- interface, versions, lifecycle, loader faults ----
 
-// Collects what a watcher reports.
-struct Reports {
-  CheckpointWatcher::Callback callback() {
-    return [this](const fs::path& p) {
-      std::lock_guard lock(mutex);
-      paths.push_back(p);
-    };
+TEST(Registry, AnOutputChangeIsServedWhenTheOperatorAllowsInterfaceChanges) {
+  RegistryConfig config;
+  config.allow_interface_change = true;
+  Direct d(config);
+  const auto outcome = d.load(2, "deep.pt");
+  EXPECT_EQ(outcome.status, LoadOutcome::Status::kPublished) << outcome.message;
+  EXPECT_EQ(d.registry->current()->output_width(), 4u);
+}
+
+TEST(Registry, AnOlderFileIsStillSafetyCheckedSoAnUnsafeOneInABacklogIsRefused) {
+  Direct d;
+  ASSERT_EQ(d.load(3, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  const fs::path unsafe = d.dir.path() / epoch_name(2);
+  write_bytes(unsafe, read_bytes(model_path("mlp.pt")));
+  fs::permissions(unsafe, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_write,
+                  fs::perm_options::replace);
+  const fs::path good = install(d.dir.path(), epoch_name(4), "mlp.pt");
+  d.registry->offer(unsafe);  // offered together: a backlog, tried newest first
+  d.registry->offer(good);
+  const auto refused = d.logs.outcome(unsafe);
+  ASSERT_TRUE(refused.has_value());
+  ASSERT_TRUE(refused->error.has_value()) << refused->message;
+  EXPECT_EQ(*refused->error, ErrorCode::kUnsafeFile);
+  EXPECT_EQ(refused->message, "refused (unsafe_file): " + unsafe.string() + ": world-writable (mode 0602)");
+  ASSERT_TRUE(wait_until([&] { return d.registry->current_version() == 4; }));
+  EXPECT_EQ(d.registry->metrics().refused_for(ErrorCode::kUnsafeFile), 1u);
+}
+
+TEST(Registry, ALowerVersionIsIgnoredWithAWarningNamingTheFileAndBothVersions) {
+  Direct d;
+  ASSERT_EQ(d.load(5, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  const fs::path restarted = install(d.dir.path(), epoch_name(2), "mlp.pt");
+  d.registry->offer(restarted);
+  const auto outcome = d.logs.outcome(restarted);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->level, LogLevel::kWarning);
+  EXPECT_EQ(outcome->message, restarted.string() +
+                                  ": ignored: version 2 is lower than the served version 5; versions only go up. If "
+                                  "the training run restarted its numbering, call ModelRegistry::reset_versions() or "
+                                  "set RegistryConfig::accept_version_restart");
+  EXPECT_EQ(d.registry->current_version(), 5u);
+}
+
+TEST(Registry, AcceptVersionRestartServesALowerVersionWhoseFileIsNewer) {
+  RegistryConfig config;
+  config.accept_version_restart = true;
+  Direct d(config);
+  const fs::path old_run = install(d.dir.path(), epoch_name(5), "mlp_v2.pt");
+  fs::last_write_time(old_run, fs::file_time_type::clock::now() - 1h);
+  ASSERT_EQ(d.registry->load(old_run).status, LoadOutcome::Status::kPublished);
+  const fs::path restarted = install(d.dir.path(), epoch_name(2), "mlp.pt");
+  d.registry->offer(restarted);
+  ASSERT_TRUE(wait_until([&] { return d.registry->current_version() == 2; }));
+  const auto outcome = d.logs.outcome(restarted);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->level, LogLevel::kWarning);
+  EXPECT_NE(outcome->message.find("as a restarted run's version (versions start again from it)"), std::string::npos)
+      << outcome->message;
+  // The restarted run goes on upwards from its own numbering.
+  d.registry->offer(install(d.dir.path(), epoch_name(3), "mlp_v2.pt"));
+  ASSERT_TRUE(wait_until([&] { return d.registry->current_version() == 3; }));
+}
+
+TEST(Registry, ResetVersionsServesTheNextCheckpointWhateverItsVersionOnce) {
+  Direct d;
+  ASSERT_EQ(d.load(5, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  d.registry->reset_versions();
+  d.registry->offer(install(d.dir.path(), epoch_name(2), "mlp.pt"));
+  ASSERT_TRUE(wait_until([&] { return d.registry->current_version() == 2; }));
+  const fs::path lower = install(d.dir.path(), "run2_epoch1.pt", "mlp_v2.pt");  // the reset was used up
+  d.registry->offer(lower);
+  const auto outcome = d.logs.outcome(lower);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->level, LogLevel::kWarning) << outcome->message;
+  EXPECT_EQ(d.registry->current_version(), 2u);
+}
+
+// Sets the loader's fault hook for one test.
+struct LoaderFault {
+  explicit LoaderFault(std::function<void(std::string_view)> fault) {
+    internal::set_loader_fault_for_testing(std::move(fault));
   }
-  std::vector<fs::path> snapshot() {
-    std::lock_guard lock(mutex);
-    return paths;
-  }
-  std::mutex mutex;
-  std::vector<fs::path> paths;
+  ~LoaderFault() { internal::set_loader_fault_for_testing(nullptr); }
 };
 
-TEST(Watcher, IgnoredNamesAreDotFilesTemporariesAndSidecars) {
-  EXPECT_TRUE(is_ignored_checkpoint_name(".model_epoch3.pt"));
-  EXPECT_TRUE(is_ignored_checkpoint_name("model_epoch3.pt.tmp"));
-  EXPECT_TRUE(is_ignored_checkpoint_name("model_epoch3.pt.part"));
-  EXPECT_TRUE(is_ignored_checkpoint_name("model_epoch3.pt.sha256"));
-  EXPECT_FALSE(is_ignored_checkpoint_name("model_epoch3.pt"));
+TEST(Registry, TheLoaderThreadSurvivesAnyExceptionInTheVersionDecision) {
+  Direct d;
+  std::atomic<int> faults{0};
+  {
+    const LoaderFault fault([&](std::string_view stage) {
+      if (stage != "decide") return;
+      if (faults.fetch_add(1) == 0) throw std::runtime_error("injected fault");
+      throw 42;  // not even a std::exception
+    });
+    const fs::path second = install(d.dir.path(), epoch_name(2), "mlp_v2.pt");
+    const auto a = d.registry->load(second);
+    EXPECT_EQ(a.status, LoadOutcome::Status::kRefused);
+    EXPECT_EQ(a.error, std::optional<ErrorCode>(ErrorCode::kInternal));
+    EXPECT_EQ(a.message, second.string() + ": unexpected exception: injected fault");
+    const fs::path third = install(d.dir.path(), epoch_name(3), "mlp_v2.pt");
+    const auto b = d.registry->load(third);
+    EXPECT_EQ(b.error, std::optional<ErrorCode>(ErrorCode::kInternal));
+    EXPECT_EQ(b.message, third.string() + ": unexpected exception of unknown type");
+  }
+  EXPECT_EQ(d.registry->metrics().refused_for(ErrorCode::kInternal), 2u);
+  EXPECT_EQ(d.load(4, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  EXPECT_EQ(d.registry->current_version(), 4u);
 }
 
-TEST(Watcher, ReportsRenamedInFilesButNotTemporaryOrHiddenOnes) {
-  TempDir dir;
-  Reports reports;
-  WatcherConfig config;
-  config.directory = dir.path();
-  config.mode = WatchMode::kInotify;
-  auto watcher = CheckpointWatcher::create(config, reports.callback());
-  EXPECT_TRUE(watcher->uses_inotify());
-  write_bytes(dir.path() / ".hidden.pt", "x");
-  write_bytes(dir.path() / "b.pt.part", "x");
-  write_bytes(dir.path() / "c.pt.tmp", "x");
-  fs::rename(dir.path() / "c.pt.tmp", dir.path() / "c.pt");
-  wait_until([&] { return !reports.snapshot().empty(); });
-  std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(reports.snapshot(), std::vector<fs::path>{dir.path() / "c.pt"});
+TEST(Registry, VersionsReportTheirLifecycleState) {
+  Direct d;
+  ASSERT_EQ(d.load(2, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  auto versions = d.registry->versions();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0].state, VersionState::kReady);
+  EXPECT_EQ(versions[1].state, VersionState::kServing);
+  d.registry->rollback();
+  versions = d.registry->versions();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0].state, VersionState::kServing);
+  EXPECT_EQ(versions[1].state, VersionState::kReady);
+  EXPECT_STREQ(to_string(VersionState::kRetired), "retired");
 }
 
-TEST(Watcher, ReportsFilesPresentAtStartAndAgainOnRescan) {
-  TempDir dir;
-  write_bytes(dir.path() / "a.pt", "x");
-  Reports reports;
-  WatcherConfig config;
-  config.directory = dir.path();
-  auto watcher = CheckpointWatcher::create(config, reports.callback());
-  wait_until([&] { return reports.snapshot().size() == 1; });
-  watcher->rescan();
-  wait_until([&] { return reports.snapshot().size() == 2; });
-  EXPECT_EQ(reports.snapshot()[1], dir.path() / "a.pt");
-}
-
-TEST(Watcher, PollingReportsAFileOnceAfterItStoppedChanging) {
-  TempDir dir;
-  Reports reports;
-  WatcherConfig config;
-  config.directory = dir.path();
-  config.mode = WatchMode::kPolling;
-  config.poll_interval = 20ms;
-  auto watcher = CheckpointWatcher::create(config, reports.callback());
-  write_bytes(dir.path() / "a.pt", "x");
-  wait_until([&] { return reports.snapshot().size() == 1; });
-  std::this_thread::sleep_for(150ms);
-  EXPECT_EQ(reports.snapshot(), std::vector<fs::path>{dir.path() / "a.pt"});
-}
-
-TEST(Watcher, CreateThrowsFileNotFoundForAMissingDirectory) {
-  WatcherConfig config;
-  config.directory = "/nonexistent/tickinfer/dir";
+TEST(Lifecycle, AnEdgeOutsideTheTransitionTableIsAnInternalErrorNamingBothStates) {
+  internal::Lifecycle lifecycle(/*accept_version_restart=*/false, /*pinned=*/std::nullopt, nullptr);
+  auto first = std::make_shared<internal::VersionEntry>();
+  first->version = 1;
+  lifecycle.place_initial(first);
+  std::string file;
+  EXPECT_TRUE(lifecycle.pin(1, file));
+  auto newer = std::make_shared<internal::VersionEntry>();
+  newer->version = 5;  // never begin_load()ed: unknown -> ready is not an edge
   try {
-    CheckpointWatcher::create(config, [](const fs::path&) {});
-    ADD_FAILURE() << "create() accepted a missing directory";
+    lifecycle.place(newer, /*forced=*/false);
+    ADD_FAILURE() << "placed a version that never loaded";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kFileNotFound) << e.what();
+    EXPECT_EQ(e.code(), ErrorCode::kInternal);
+    EXPECT_EQ(std::string(e.what()), "registry: version 5 cannot go from unknown to ready");
   }
 }
 

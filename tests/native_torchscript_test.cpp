@@ -25,6 +25,7 @@ struct Case {
   bool ok = false;
   std::string refusal;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 std::string model_dir() { return std::string(TICKINFER_NATIVE_MODEL_DIR); }
 

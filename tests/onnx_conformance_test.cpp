@@ -65,6 +65,7 @@ struct NodeCase {
   std::string op;
   std::string name;  // directory name
 };
+void PrintTo(const NodeCase& c, std::ostream* os) { *os << c.name; }
 
 std::vector<NodeCase> node_cases() {
   std::vector<NodeCase> cases;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "tickinfer/error.hpp"
 #include "tickinfer/features/engine.hpp"
 #include "tickinfer/features/schema.hpp"
+#include "tickinfer/feed/capture.hpp"
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/replay/replay.hpp"
 #include "tickinfer/replay/source.hpp"
@@ -291,6 +294,177 @@ TEST(Replay, ModelTrainedOnLobsterAmznFeaturesLoadsAndReplays) {
   const Replayed run = replay(lobster(), dir.file("trained.pt"), options);
   EXPECT_EQ(run.report.ok, 57'515u);
   expect_counts_add_up(run.report);
+}
+
+// ---- the tickinfer-replay executable on bad input, and installed ----
+
+// The app of this build: tests/replay_test -> ../apps/tickinfer-replay.
+std::filesystem::path build_dir() {
+  return std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path();
+}
+std::string replay_app() { return (build_dir() / "apps" / "tickinfer-replay").string(); }
+
+struct AppRun {
+  int status = -1;
+  std::string out, err;
+};
+
+AppRun run_app(const TempDir& dir, const std::string& args, const std::string& program = replay_app()) {
+  if (!std::filesystem::exists(program)) ADD_FAILURE() << program << " is missing: build tickinfer-replay first";
+  const std::string cmd =
+      "cd " + dir.file("") + " && " + program + " " + args + " > " + dir.file("app.out") + " 2> " + dir.file("app.err");
+  const int rc = std::system(cmd.c_str());
+  AppRun run;
+  run.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  run.out = read_file(dir.file("app.out"));
+  run.err = read_file(dir.file("app.err"));
+  return run;
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// LOBSTER messages (no orderbook file): `lines` adds at rising times, with the given lines (1-based) bad.
+std::string lobster_messages(int lines, const std::vector<int>& bad) {
+  std::string text;
+  for (int i = 1; i <= lines; ++i) {
+    const bool broken = std::find(bad.begin(), bad.end(), i) != bad.end();
+    text += "34200." + std::to_string(100 + i) + ",1," + (broken ? std::string("x") : std::to_string(i)) +
+            ",100,1000000,1\n";
+  }
+  return text;
+}
+
+TEST(ReplayApp, EveryLobsterRecordInvalidExitsNonZeroPrintingTheLocatedIssues) {
+  TempDir dir;
+  const std::string path = dir.file("RAND_2012-06-21_34200000_57600000_message_1.csv");
+  std::string bytes;
+  std::uint64_t x = 88172645463325252ull;  // xorshift: random bytes, 20 lines of 100
+  for (int line = 0; line < 20; ++line) {
+    for (int i = 0; i < 100; ++i) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      const char c = static_cast<char>(x & 0xff);
+      bytes.push_back(c == '\n' ? ' ' : c);
+    }
+    bytes.push_back('\n');
+  }
+  write_file(path, bytes);
+  const AppRun run = run_app(dir, path + " --quiet --json " + dir.file("r.json"));
+  EXPECT_EQ(run.status, 2) << run.err;
+  EXPECT_EQ(run.err.rfind("tickinfer-replay: 20 parse issue(s) in 20 records (100.00%): ", 0), 0u) << run.err;
+  EXPECT_NE(run.err.find("\n  " + path + ":1: "), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("\n  " + path + ":16: "), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("\n  " + path + ":17: "), std::string::npos) << "more than the kept reports: " << run.err;
+  EXPECT_NE(run.err.find("\n  ... 4 more not shown\n"), std::string::npos) << run.err;
+  const std::string last = "tickinfer-replay: " + path + ": nothing parsed: none of its 20 records is valid\n";
+  ASSERT_GE(run.err.size(), last.size());
+  EXPECT_EQ(run.err.substr(run.err.size() - last.size()), last) << run.err;
+  // The report has them too.
+  const std::string json = read_file(dir.file("r.json"));
+  EXPECT_NE(json.find("\"first_parse_issues\""), std::string::npos);
+  EXPECT_NE(json.find("\"parse_records\": 20"), std::string::npos) << json.substr(0, 600);
+}
+
+TEST(ReplayApp, CaptureWithABadMagicIsRefusedNotReplayedAsItch) {
+  TempDir dir;
+  const std::string path = dir.file("day.tcap");
+  {
+    feed::CaptureWriter writer(path, {});
+    writer.append(feed::Event{});
+    writer.finish();
+  }
+  std::string bytes = read_file(path);
+  std::memcpy(bytes.data(), "TICKCAQ", 7);
+  write_file(path, bytes);
+  const AppRun run = run_app(dir, path + " --quiet");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err, "tickinfer-replay: " + path +
+                         ": cannot detect the format: its first bytes 'TICKCAQ\\x00' are not a tickinfer capture's "
+                         "magic 'TICKCAP\\x00' (though the rest of the header reads like a capture's: version 2, "
+                         "record size 80; a damaged capture?), nor an ITCH 5.0 message (length 21577, type 0x43, "
+                         "which ITCH 5.0 makes 36 bytes); give --format to read it as one anyway\n");
+  EXPECT_EQ(run.out, "");
+}
+
+TEST(ReplayApp, ParseIssuesAboveTheShareFailTheRunAndBelowItPass) {
+  TempDir dir;
+  const std::string path = dir.file("TEST_2012-06-21_34200000_57600000_message_1.csv");
+  write_file(path, lobster_messages(100, {51, 52}));  // 2% bad
+  const std::string issue =
+      "  " + path + ":51: bad_number: field 3 (order_id): not a number in '34200.151,1,x,100,1000000,1'\n";
+  AppRun run = run_app(dir, path + " --quiet --json " + dir.file("r.json"));
+  EXPECT_EQ(run.status, 2) << run.err;
+  EXPECT_EQ(run.err, "tickinfer-replay: 2 parse issue(s) in 100 records (2.00%): bad_number 2\n" + issue + "  " + path +
+                         ":52: bad_number: field 3 (order_id): not a number in '34200.152,1,x,100,1000000,1'\n"
+                         "tickinfer-replay: " +
+                         path + ": parse issues in 2.00% of the records, above --max-error-share 0.01\n");
+  run = run_app(dir, path + " --quiet --max-error-share 0.05 --json " + dir.file("r.json"));
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.err.find(issue), std::string::npos) << run.err;  // still reported
+  EXPECT_NE(run.out.find("98 events"), std::string::npos) << run.out;
+}
+
+TEST(ReplayApp, OnErrorStopFailsAtTheFirstBadRecordWithItsLine) {
+  TempDir dir;
+  const std::string path = dir.file("TEST_2012-06-21_34200000_57600000_message_1.csv");
+  write_file(path, lobster_messages(100, {51, 52}));
+  const AppRun run = run_app(dir, path + " --quiet --on-error stop --json " + dir.file("r.json"));
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err, "tickinfer-replay: " + path +
+                         ":51: bad_number: field 3 (order_id): not a number in '34200.151,1,x,100,1000000,1'\n");
+  EXPECT_NE(run_app(dir, path + " --on-error maybe").status, 0);  // neither skip nor stop
+}
+
+TEST(ReplayApp, GigabyteOfZerosIsNotTakenForItchAndAsItchTheStreamIsLost) {
+  TempDir dir;
+  const std::string path = dir.file("zeros.bin");
+  {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, off_t{1} << 30), 0);  // sparse: no disk
+    ::close(fd);
+  }
+  AppRun run = run_app(dir, path + " --quiet");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err, "tickinfer-replay: " + path +
+                         ": cannot detect the format: its first bytes "
+                         "'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00' are not a tickinfer capture's magic "
+                         "'TICKCAP\\x00', nor an ITCH 5.0 message (length 0, type 0x00, not an ITCH 5.0 type); give "
+                         "--format to read it as one anyway\n");
+  run = run_app(dir, path + " --format itch --quiet --json " + dir.file("r.json"));
+  EXPECT_EQ(run.status, 2) << run.err;
+  EXPECT_NE(run.err.find("tickinfer-replay: 17 parse issue(s) in 16 records (106.25%): bad_length 16, stream_lost 1\n"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("\n  " + path +
+                         "@0: stream_lost: 16 consecutive framing errors (zero-length, unknown-type "
+                         "or wrong-length messages) from here to offset 32: the stream is lost; the remaining " +
+                         std::to_string((std::uint64_t{1} << 30) - 32) + " bytes are not read\n"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(
+      run.err.find("tickinfer-replay: " + path + ": the stream was lost (stream_lost above): the rest was not read\n"),
+      std::string::npos)
+      << run.err;
+}
+
+TEST(ReplayApp, InstalledAppFindsItsModelAndConfigUnderShareWithoutTheBuildTree) {
+  TempDir dir;
+  const std::string prefix = dir.file("prefix");
+  const std::string install = "cmake --install " + build_dir().string() + " --prefix " + prefix +
+                              " --component tickinfer-replay > " + dir.file("install.log") + " 2>&1";
+  ASSERT_EQ(std::system(install.c_str()), 0) << read_file(dir.file("install.log"));
+  const std::string app = prefix + "/bin/tickinfer-replay";
+  ASSERT_TRUE(std::filesystem::exists(app)) << read_file(dir.file("install.log"));
+  EXPECT_TRUE(std::filesystem::exists(prefix + "/share/tickinfer/models/replay_mlp.pt"));
+  EXPECT_TRUE(std::filesystem::exists(prefix + "/share/tickinfer/configs/default.toml"));
+  const AppRun run = run_app(dir, "--events 2000 --quiet --json " + dir.file("r.json"), app);
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("  model " + prefix + "/share/tickinfer/models/replay_mlp.pt ("), std::string::npos)
+      << run.out;
+  EXPECT_NE(read_file(dir.file("r.json")).find("\"config\": \"" + prefix + "/share/tickinfer/configs/default.toml\""),
+            std::string::npos);
 }
 
 }  // namespace

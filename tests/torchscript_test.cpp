@@ -251,6 +251,89 @@ TEST(LoadErrors, NanOnGoldenInputIsNonFiniteOutput) {
   expect_load_error(model_path("nan_golden.pt"), ErrorCode::kNonFiniteOutput, {"golden row 0, output 0", "nan"});
 }
 
+// ---- the checked warm-up: models right at the golden batch size (4), wrong at others ----
+
+LoadOptions warm_up_at(std::vector<std::size_t> sizes) {
+  LoadOptions options;
+  options.warmup_batch_sizes = std::move(sizes);
+  return options;
+}
+
+TEST(LoadErrors, WrongRowCountAtAnotherBatchSizeIsShapeMismatch) {
+  expect_load_error(model_path("wrong_rows.pt"), ErrorCode::kShapeMismatch,
+                    {model_path("wrong_rows.pt").string() +
+                     ": during warm-up at batch size 8, forward returned shape [7, 1], expected [8, 1]"},
+                    warm_up_at({1, 4, 8}));
+}
+
+TEST(LoadErrors, WrongOutputWidthAtAnotherBatchSizeIsShapeMismatch) {
+  expect_load_error(model_path("wrong_width.pt"), ErrorCode::kShapeMismatch,
+                    {model_path("wrong_width.pt").string() +
+                     ": during warm-up at batch size 8, forward returned shape [8, 2], expected [8, 1]"},
+                    warm_up_at({1, 4, 8}));
+}
+
+TEST(LoadErrors, NanAtAnotherBatchSizeIsNonFiniteOutput) {
+  expect_load_error(
+      model_path("nan_at_batch.pt"), ErrorCode::kNonFiniteOutput,
+      {model_path("nan_at_batch.pt").string() + ": during warm-up at batch size 8, row 0, output 0 ('y0') is nan"},
+      warm_up_at({1, 4, 8}));
+}
+
+TEST(LoadErrors, RowsThatDependOnTheirBatchAreNondeterministic) {
+  expect_load_error(model_path("batch_dependent.pt"), ErrorCode::kNondeterministic,
+                    {model_path("batch_dependent.pt").string() + ": golden row 0, output 0 ('y0') is ", " alone and ",
+                     " in a batch of 4 (rows of a batch must not depend on each other)"});
+}
+
+TEST(LoadErrors, StateKeptBetweenCallsIsNondeterministic) {
+  expect_load_error(model_path("stateful.pt"), ErrorCode::kNondeterministic,
+                    {model_path("stateful.pt").string() +
+                         ": the golden inputs run twice give different outputs: row 0, output 0 ('y0') was ",
+                     ", then ", " (does forward keep state between calls?)"});
+}
+
+TEST(LoadErrors, OtherOutputsThanExpectedAreInterfaceMismatch) {
+  LoadOptions options;
+  options.expected_output_names = {"y0"};
+  expect_load_error(
+      model_path("deep.pt"), ErrorCode::kInterfaceMismatch,
+      {model_path("deep.pt").string() + ": outputs [y0, y1, y2, y3] (4) differ from the served model's [y0] (1); set "
+                                        "RegistryConfig::allow_interface_change to accept the change"},
+      options);
+}
+
+// ---- size bounds: refused from the zip directory, before anything is inflated ----
+
+TEST(LoadErrors, MetadataInflatingBeyondItsBoundIsTooLarge) {
+  // A ~100 KB archive whose tickinfer.json inflates to 64 MiB (valid JSON padded with spaces).
+  const fs::path bomb = model_path("metadata_bomb.pt");
+  ASSERT_LT(fs::file_size(bomb), 1u << 20);
+  expect_load_error(bomb, ErrorCode::kTooLarge,
+                    {bomb.string() + ": archive member '", "/extra/tickinfer.json' inflates to ",
+                     " bytes, more than the 1048576 allowed for metadata (LoadOptions::max_metadata_bytes)"});
+}
+
+TEST(LoadErrors, AMemberInflatingBeyondMaxArchiveBytesIsTooLarge) {
+  LoadOptions options;
+  options.max_archive_bytes = 16u << 20;
+  const fs::path bomb = model_path("weights_bomb.pt");  // ~90 KB holding a 64 MiB tensor
+  expect_load_error(bomb, ErrorCode::kTooLarge,
+                    {bomb.string() + ": archive member '",
+                     "' inflates to 67108864 bytes, more than the 16777216 allowed (LoadOptions::max_archive_bytes)"},
+                    options);
+}
+
+TEST(LoadErrors, AFileLargerThanMaxArchiveBytesIsTooLargeAndNotRead) {
+  LoadOptions options;
+  options.max_archive_bytes = 1000;
+  const fs::path path = model_path("mlp.pt");
+  expect_load_error(path, ErrorCode::kTooLarge,
+                    {path.string() + ": " + std::to_string(fs::file_size(path)) +
+                     " bytes, more than the 1000 allowed (LoadOptions::max_archive_bytes)"},
+                    options);
+}
+
 TEST(LoadErrors, CudaDeviceWithoutCudaIsUnsupportedAndUnknownDeviceIsInvalid) {
   LoadOptions options;
   options.device = "tpu";

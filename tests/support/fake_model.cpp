@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tickinfer/clock.hpp"
+#include "tickinfer/error.hpp"
 
 namespace tickinfer::testing {
 namespace {
@@ -35,6 +36,9 @@ class FakeRunner : public Runner {
       while (now_ns() < until) {
       }
     }
+    if (fake.throw_mode() == FakeModel::ThrowMode::kRuntimeError) throw std::runtime_error("fake model always throws");
+    if (fake.throw_mode() == FakeModel::ThrowMode::kTickinferError)
+      throw Error(ErrorCode::kUnsupported, "fake device lost");
     for (std::size_t r = 0; r < rows; ++r) {
       if (input_[r * width_] == FakeModel::kThrowOn) {
         std::string message = "fake model refused row ";  // two steps: GCC 12's -Wrestrict false positive

@@ -13,11 +13,18 @@
 namespace tickinfer::testing {
 
 /// outputs[row] = {sum(features) * scale + offset, features[0]}; behaviours triggered by feature 0:
-/// kThrowOn -> the batch throws; kNanOn -> that row's first output is NaN.
+/// kThrowOn -> the batch throws; kNanOn -> that row's first output is NaN. set_throw_mode() makes every
+/// forward throw (warm-up included), for tests of failing models.
 class FakeModel : public Model {
  public:
   static constexpr float kThrowOn = -999.0f;
   static constexpr float kNanOn = 1e9f;
+
+  enum class ThrowMode : int {
+    kNone,
+    kRuntimeError,    // std::runtime_error("fake model always throws")
+    kTickinferError,  // tickinfer::Error(kUnsupported, "fake device lost")
+  };
 
   FakeModel(std::size_t width, std::uint64_t version, float scale = 1.0f, float offset = 0.0f,
             std::chrono::microseconds forward_time = std::chrono::microseconds(0));
@@ -28,9 +35,14 @@ class FakeModel : public Model {
   /// Expected outputs for one row.
   void reference(const float* features, float* out) const;
 
+  /// Thread-safe; takes effect at the next forward.
+  void set_throw_mode(ThrowMode mode) const noexcept { throw_mode_.store(mode, std::memory_order_relaxed); }
+  ThrowMode throw_mode() const noexcept { return throw_mode_.load(std::memory_order_relaxed); }
+
  private:
   float scale_, offset_;
   std::chrono::microseconds forward_time_;
+  mutable std::atomic<ThrowMode> throw_mode_{ThrowMode::kNone};  // relaxed: a test switch, orders nothing
 };
 
 /// Runs FakeModel; counts forwards and rows so tests can check batching.

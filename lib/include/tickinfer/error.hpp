@@ -23,6 +23,11 @@ enum class ErrorCode {
   kChecksumMismatch,   // the .sha256 sidecar does not match the file
   kWeightsMismatch,    // a weights-only checkpoint does not match the architecture
   kParseError,         // malformed input data
+  kInterfaceMismatch,  // a new model version's outputs or input names differ from the served version's
+  kShapeMismatch,      // forward returned the wrong number of rows or outputs for a batch
+  kNondeterministic,   // the same row gave different outputs: run twice, or alone vs. in a batch
+  kTooLarge,           // a file or archive member exceeds its size bound
+  kInternal,           // an unexpected exception inside tickinfer (a bug; logged and counted, never fatal)
 };
 
 /// Stable name of a code, e.g. "width_mismatch" (used in logs and metrics labels).

@@ -37,15 +37,26 @@ class Model {
   std::size_t output_width() const noexcept { return metadata_.output_names.size(); }
   /// Where it came from (file path or a test's label).
   const std::string& source() const noexcept { return source_; }
+  /// The engine that runs it: "native" (a native plan validated at load) or "libtorch".
+  const std::string& engine() const noexcept { return engine_; }
+  /// Why the native engine does not run it, when it was asked to try (engine "auto"); empty otherwise.
+  const std::string& engine_note() const noexcept { return engine_note_; }
 
  protected:
-  Model(ModelMetadata metadata, std::uint64_t version, std::string source)
-      : metadata_(std::move(metadata)), version_(version), source_(std::move(source)) {}
+  Model(ModelMetadata metadata, std::uint64_t version, std::string source, std::string engine = "libtorch")
+      : metadata_(std::move(metadata)), version_(version), source_(std::move(source)), engine_(std::move(engine)) {}
+  /// For loaders, before the model is shared.
+  void set_engine(std::string engine, std::string note) {
+    engine_ = std::move(engine);
+    engine_note_ = std::move(note);
+  }
 
  private:
   ModelMetadata metadata_;
   std::uint64_t version_;
   std::string source_;
+  std::string engine_;
+  std::string engine_note_;
 };
 
 }  // namespace tickinfer

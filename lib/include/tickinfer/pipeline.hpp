@@ -15,11 +15,22 @@
 
 namespace tickinfer {
 
+/// What a worker does when its queue is empty. Every strategy first polls for kIdleSpinUs (50 us), so a steady
+/// feed (a request at least every ~50 us) never reaches the idle branch and sees the same latency on all three;
+/// they differ once the feed pauses for longer. Producers pay the same on every strategy: submit() adds one to
+/// the queue's semaphore count (one atomic add); the futex wake-up syscall is paid only when the worker is
+/// actually asleep (kBlock after an idle spell). Figures (idle CPU, lone-request latency): docs/PERFORMANCE.md.
 enum class IdleStrategy {
-  kSpin,           // lowest latency; burns the worker's core
-  kSpinThenYield,  // spins, then sched_yield()s between polls
-  kBlock,          // spins briefly, then sleeps on a semaphore (producers pay a wake-up syscall)
+  kSpin,           // polls forever: no wake-up cost ever, but the worker's whole core is busy even when idle
+  kSpinThenYield,  // polls, then sched_yield()s between polls: still a busy core when idle (issue #8: 177K yields
+                   // in 3 s, mostly system time), and on a contended machine it hands the core away and wakes late
+  kBlock,          // the default: polls, then sleeps on the queue's semaphore (re-checking shutdown every 5 ms):
+                   // near-zero idle CPU; the first request after an idle spell longer than kIdleSpinUs pays the
+                   // futex wake-up of the worker (the producer's syscall plus the scheduler's latency) on top
 };
+
+/// How long an idle worker polls before it yields (kSpinThenYield) or sleeps (kBlock).
+inline constexpr std::int64_t kIdleSpinUs = 50;
 
 struct PipelineConfig {
   std::size_t feature_width = 0;                 // 0: take the model's input width
@@ -28,7 +39,7 @@ struct PipelineConfig {
   std::vector<std::size_t> allowed_batch_sizes;  // empty: any size; else pad up to the next allowed size
   std::size_t queue_capacity = 65536;            // requests accepted but not yet taken by a worker
   std::size_t workers = 1;                       // >1 gives up per-producer completion order
-  IdleStrategy idle = IdleStrategy::kSpinThenYield;
+  IdleStrategy idle = IdleStrategy::kBlock;
   std::vector<int> pin_cores;      // worker i runs on pin_cores[i]; empty: not pinned
   std::size_t max_producers = 32;  // producers made with make_producer(), sizes the preallocation
   bool warm_up = true;             // run every batch size once per worker before serving
@@ -36,8 +47,15 @@ struct PipelineConfig {
 
 class Pipeline;
 
+/// The distinct batch sizes a pipeline with `config` runs (after padding to allowed sizes), ascending: what a
+/// model must be warmed up with before it serves (RegistryConfig::load.warmup_batch_sizes). Derived from the
+/// same padding table the workers use. Throws Error(kInvalidConfig) for a config Pipeline::create() refuses.
+std::vector<std::size_t> pipeline_batch_sizes(const PipelineConfig& config);
+
 /// One producer's handle: gives submit() a moodycamel producer token (FIFO per producer, no contention
-/// on a shared tail). Use from one thread at a time; must not outlive its pipeline.
+/// on a shared tail) and its own accepted/rejected/invalid counters (one writer, own cache line; the
+/// pipeline owns them, so they outlive the handle and snapshots keep counting them). Use from one thread
+/// at a time; must not outlive its pipeline.
 class Producer {
  public:
   Producer(Producer&&) noexcept;
@@ -55,7 +73,9 @@ class Producer {
 class Pipeline {
  public:
   /// Validates the config against the slot's current model and starts the workers (after warm-up).
-  /// Throws Error(kInvalidConfig) with the reason, or whatever warm-up threw.
+  /// Every refusal is an Error: kInvalidConfig (bad config, no slot / backend / model, pinning failed),
+  /// kWidthMismatch, or kModelError when the backend cannot make a runner or warm-up throws (the message names
+  /// the batch size and the reason); an Error thrown by the backend or model keeps its own code.
   static std::unique_ptr<Pipeline> create(const PipelineConfig& config, std::shared_ptr<ModelSlot> models,
                                           std::shared_ptr<const Backend> backend);
   ~Pipeline();
@@ -65,13 +85,17 @@ class Pipeline {
   /// Thread-safe. Allocates (a token); call once per producer thread, before the hot path.
   Producer make_producer();
 
-  /// Never blocks, never allocates. Copies `features` (must be feature_width() floats).
-  /// kAccepted: `completion` runs exactly once on a worker. kRejected/kInvalid: it never runs.
-  /// deadline_ns: now_ns() clock, kNoDeadline for none.
+  /// Never blocks, never allocates (on every outcome: accepted, rejected, invalid, after shutdown).
+  /// Copies `features` (must be feature_width() floats). deadline_ns: now_ns() clock, kNoDeadline for none.
+  /// kAccepted: `completion` runs exactly once: on a worker thread, or, for a request still queued when
+  /// shutdown() starts, with kCancelled on the thread that calls shutdown() (or ~Pipeline()), before it
+  /// returns. kRejected (no free slot, or shutting down) / kInvalid: it never runs.
   [[nodiscard]] SubmitStatus submit(Producer& producer, std::span<const float> features, std::int64_t deadline_ns,
                                     const Completion& completion) noexcept;
 
-  /// Stops accepting, completes everything queued with kCancelled, joins workers. Idempotent, thread-safe.
+  /// Stops accepting, lets each worker finish the batch it holds, joins the workers, then runs the completion
+  /// of everything still queued with kCancelled on the calling thread. Returns when every accepted request has
+  /// completed. Idempotent, thread-safe (a second caller waits for the first to finish).
   void shutdown();
 
   std::size_t feature_width() const noexcept;

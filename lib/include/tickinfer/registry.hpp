@@ -16,6 +16,7 @@
 
 #include "tickinfer/error.hpp"
 #include "tickinfer/histogram.hpp"
+#include "tickinfer/log.hpp"
 #include "tickinfer/model.hpp"
 #include "tickinfer/model_slot.hpp"
 #include "tickinfer/pipeline.hpp"
@@ -44,23 +45,11 @@ enum class LoaderPriority {
                 // while every core is busy
 };
 
-enum class LogLevel { kDebug, kInfo, kWarning, kError };
-
-/// One event for the operator's log: what happened to which file, and the error code when refused.
-struct LogRecord {
-  LogLevel level = LogLevel::kInfo;
-  std::string message;             // one line, names the file and the reason
-  std::filesystem::path path;      // the checkpoint concerned; empty for API actions (pin, rollback)
-  std::optional<ErrorCode> error;  // set when a file was refused
-  std::uint64_t version = 0;       // the version concerned; 0 when not known
-};
-/// Called on the loader thread and on API callers' threads; must be thread-safe and should be quick.
-using LogSink = std::function<void(const LogRecord&)>;
-
 struct RegistryConfig {
   /// expected_input_width / expected_schema_hash: 0 / empty take the initial model's (every later version
   /// must match them); warmup_batch_sizes: every batch size the pipeline runs (see pipeline_batch_sizes());
-  /// `version` is ignored (the registry sets it per file).
+  /// max_archive_bytes / max_metadata_bytes bound every file; `version` and expected_input_names /
+  /// expected_output_names are ignored (the registry sets them per file: the served version's interface).
   LoadOptions load;
   VersionSource version_source = VersionSource::kFileName;
   std::string version_pattern = R"(epoch(\d+))";  // ECMAScript regex searched in the file name
@@ -69,14 +58,30 @@ struct RegistryConfig {
   bool check_file_safety = true;
   std::optional<std::uint64_t> pinned_version;  // set: start with the "pinned" policy instead of "latest"
   LoaderPriority loader_priority = LoaderPriority::kNormal;
-  LogSink log;  // empty: one line per record on stderr
+  /// A new version must keep the served one's outputs (names, hence width) and input names, else it is refused
+  /// (kInterfaceMismatch naming both). True: the operator accepts such a change (input width always stays).
+  bool allow_interface_change = false;
+  /// Versions only go up: a version lower than the served one is ignored with a warning naming both. True: one
+  /// whose file is newer (mtime) than the served version's is a restarted training run and is served.
+  /// ModelRegistry::reset_versions() accepts one restart without this.
+  bool accept_version_restart = false;
+  /// A file that fails as partly written (truncated, no zip header yet, checksum) while it still changes, or
+  /// changed within this long, is retried quietly once it has been unchanged this long, not refused.
+  std::chrono::milliseconds settle_time{250};
+  LogSink log;  // empty: stderr_log_sink() (info and above)
 };
 
-/// The batch sizes a pipeline with `config` runs (after padding to allowed sizes): what a new model must
-/// be warmed up with before it serves.
-std::vector<std::size_t> pipeline_batch_sizes(const PipelineConfig& config);
+/// Where a version is in its life (ModelRegistry::versions()); the transitions are kLoading -> kReady or
+/// kRefused, kReady <-> kServing, kReady / kServing -> kRetired, kRefused / kRetired -> kLoading.
+enum class VersionState {
+  kLoading,  // being read, validated and warmed up
+  kReady,    // validated and held, not served (rollback target, or the newest while pinned)
+  kRefused,  // failed a check
+  kServing,  // published: what the pipeline serves
+  kRetired,  // no longer held (freed after its last batch)
+};
 
-enum class CheckpointKind { kTorchScript, kWeights };
+const char* to_string(VersionState state) noexcept;
 
 /// A loaded version, as listed by ModelRegistry::versions().
 struct VersionInfo {
@@ -86,6 +91,7 @@ struct VersionInfo {
   bool current = false;        // published: what the pipeline serves
   bool previous = false;       // the rollback target
   std::int64_t loaded_ns = 0;  // now_ns() when it passed validation
+  VersionState state = VersionState::kReady;
 };
 
 /// What became of one checkpoint file.
@@ -105,9 +111,10 @@ struct LoadOutcome {
 const char* to_string(LoadOutcome::Status status) noexcept;
 
 struct RegistryMetricsSnapshot {
-  std::uint64_t swaps = 0;    // publishes after the initial one (loads, rollbacks, pins, unpins)
-  std::uint64_t loaded = 0;   // checkpoints that passed every check
-  std::uint64_t ignored = 0;  // see LoadOutcome::Status::kIgnored
+  std::uint64_t swaps = 0;               // publishes after the initial one (loads, rollbacks, pins, unpins)
+  std::uint64_t loaded = 0;              // checkpoints that passed every check
+  std::uint64_t loaded_on_libtorch = 0;  // of those, run by LibTorch (engine libtorch, or the native plan refused)
+  std::uint64_t ignored = 0;             // see LoadOutcome::Status::kIgnored
   std::uint64_t rollbacks = 0;
   std::map<ErrorCode, std::uint64_t> refused;  // refused files by reason
   HistogramSnapshot load;     // read + validate (golden, finite), per loaded or refused-after-open file
@@ -128,8 +135,11 @@ std::string to_prometheus(const RegistryMetricsSnapshot& snapshot, const std::st
 ///
 /// A checkpoint is either a TorchScript archive with metadata, or a weights-only file (torch.save of a plain
 /// dict of tensors) applied onto a copy of the served version's architecture with strict name, shape and
-/// dtype matching. Before publishing: file safety, sha256 sidecar, width and feature schema, golden vectors,
-/// finite outputs, warm-up. A refused file is logged and counted by reason; the served version keeps serving.
+/// dtype matching. Before publishing: file safety, sha256 sidecar, member size bounds, width, feature schema and
+/// interface (outputs, input names), golden vectors, the checked warm-up (shape, finite, rows independent of
+/// their batch, the same input twice). A refused file is logged and counted by reason; the served version keeps
+/// serving. Nothing a file or an API call does ends the loader thread: an unexpected exception is logged and
+/// counted (refused{internal}).
 ///
 /// Policy: "latest" serves the highest version; pin() serves one version until unpin(). The version before
 /// the current one stays loaded, so rollback() is a publish, not a load.
@@ -176,6 +186,10 @@ class ModelRegistry {
   /// Thread-safe; instant (no load). Serves the previous version and pins it, so a newer file does not undo
   /// the rollback (unpin() does). Returns it; throws Error(kInvalidConfig) when there is no previous version.
   std::uint64_t rollback();
+
+  /// Thread-safe. Forgets the version order once: the next checkpoint that passes every check is served
+  /// whatever its version (a training run that restarted its epoch numbering). Logged as a warning.
+  void reset_versions();
 
   /// Thread-safe.
   RegistryMetricsSnapshot metrics() const;

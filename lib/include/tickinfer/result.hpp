@@ -23,7 +23,8 @@ enum class ResultStatus : std::uint8_t {
 const char* to_string(SubmitStatus status) noexcept;
 const char* to_string(ResultStatus status) noexcept;
 
-/// Delivered to the Completion on a worker thread. Views are valid only during the callback.
+/// Delivered to the Completion on a worker thread, or (kCancelled) on the thread running Pipeline::shutdown().
+/// Views are valid only during the callback.
 struct Result {
   ResultStatus status = ResultStatus::kCancelled;
   std::uint64_t tag = 0;            // the caller's cookie from Completion::tag
@@ -35,8 +36,9 @@ struct Result {
   std::string_view error;           // reason for kModelError / kExpired / kCancelled
 };
 
-/// Called once per accepted request, on a worker thread. Must not block; exceptions are caught
-/// and counted. A plain function pointer plus context keeps submit() allocation-free.
+/// Called once per accepted request: on a worker thread, or, for a request still queued when shutdown() starts,
+/// with kCancelled on the thread that calls Pipeline::shutdown() (or ~Pipeline()) before it returns. Must not
+/// block; exceptions are caught and counted. A plain function pointer plus context keeps submit() allocation-free.
 using CompletionFn = void (*)(void* context, const Result& result);
 
 struct Completion {

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "tickinfer/log.hpp"
+
 namespace tickinfer {
 
 enum class WatchMode {
@@ -22,9 +24,10 @@ struct WatcherConfig {
   WatchMode mode = WatchMode::kAuto;
   std::chrono::milliseconds poll_interval{250};
   bool report_existing = true;  // report the checkpoints already there when the watcher starts
-  /// Problems of the watcher itself (lost watch, queue overflow, scan errors). Empty: stderr.
-  /// Called on the watcher thread.
-  std::function<void(const std::string&)> log;
+  /// Problems of the watcher itself (lost watch, queue overflow, scan errors, a throwing callback), as records
+  /// with component "watcher" and the path concerned. Empty: stderr_log_sink(). Called on the watcher thread
+  /// (and on create()'s caller).
+  LogSink log;
 };
 
 /// True for names that are never checkpoints: dot-files and names ending in .tmp, .part or .sha256 (writers

@@ -38,6 +38,16 @@ const char* to_string(ErrorCode code) noexcept {
       return "weights_mismatch";
     case ErrorCode::kParseError:
       return "parse_error";
+    case ErrorCode::kInterfaceMismatch:
+      return "interface_mismatch";
+    case ErrorCode::kShapeMismatch:
+      return "shape_mismatch";
+    case ErrorCode::kNondeterministic:
+      return "nondeterministic";
+    case ErrorCode::kTooLarge:
+      return "too_large";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }

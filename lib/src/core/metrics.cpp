@@ -9,6 +9,26 @@ Metrics::Metrics(std::size_t max_batch, std::size_t workers) {
   for (std::size_t i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerStats>(max_batch));
 }
 
+Metrics::~Metrics() = default;
+
+ProducerCounters& Metrics::acquire_producer() {
+  MutexLock lock(producers_mutex_);
+  if (!free_producers_.empty()) {
+    // The mutex orders the previous owner's last writes before the new owner's first.
+    ProducerCounters* reused = free_producers_.back();
+    free_producers_.pop_back();
+    return *reused;
+  }
+  free_producers_.reserve(producers_.size() + 1);  // release_producer() must not allocate (it is noexcept)
+  producers_.push_back(std::make_unique<ProducerCounters>());
+  return *producers_.back();
+}
+
+void Metrics::release_producer(ProducerCounters& counters) noexcept {
+  MutexLock lock(producers_mutex_);
+  free_producers_.push_back(&counters);  // capacity reserved in acquire_producer()
+}
+
 MetricsSnapshot Metrics::snapshot() const {
   MetricsSnapshot snap;
   for (const auto& w : workers_) {
@@ -23,6 +43,15 @@ MetricsSnapshot Metrics::snapshot() const {
   snap.accepted = accepted.load();
   snap.rejected = rejected.load();
   snap.invalid = invalid.load();
+  {
+    MutexLock lock(producers_mutex_);
+    for (const auto& p : producers_) {
+      // Relaxed: statistics; each block has one writer, the sum is as fresh as the loads.
+      snap.accepted += p->accepted.load(std::memory_order_relaxed);
+      snap.rejected += p->rejected.load(std::memory_order_relaxed);
+      snap.invalid += p->invalid.load(std::memory_order_relaxed);
+    }
+  }
   snap.ok = ok.load();
   snap.expired = expired.load();
   snap.model_errors = model_errors.load();
@@ -32,6 +61,8 @@ MetricsSnapshot Metrics::snapshot() const {
   snap.callback_exceptions = callback_exceptions.load();
   snap.padded_rows = padded_rows.load();
   snap.model_swaps_seen = model_swaps_seen.load();
+  snap.batch_retries = batch_retries.load();
+  snap.retry_forwards = retry_forwards.load();
   snap.model_version = model_version.load(std::memory_order_relaxed);
   return snap;
 }
@@ -51,6 +82,9 @@ std::string to_prometheus(const MetricsSnapshot& s, const std::string& prefix) {
   out.counter("batches_total", "Batches run.", s.batches);
   out.counter("batches_failed_total", "Batches whose forward threw.", s.failed_batches);
   out.counter("callback_exceptions_total", "Completion callbacks that threw.", s.callback_exceptions);
+  out.counter("batch_retries_total", "Failed batches retried in halves to isolate the rows that throw.",
+              s.batch_retries);
+  out.counter("retry_forwards_total", "Extra forwards run by batch retries.", s.retry_forwards);
   out.counter("padded_rows_total", "Rows of padding added to reach allowed batch sizes.", s.padded_rows);
   out.counter("model_swaps_seen_total", "Times a worker picked up a newly published model.", s.model_swaps_seen);
   out.integer_histogram("batch_size", "Batches by number of real rows.", s.batch_sizes);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
@@ -24,16 +25,34 @@
 #include "core/cpu_relax.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
+#include "tickinfer/mutex.hpp"
+
+// Memory ordering: who may still touch a request slot, and when shutdown() may finish.
+//
+// A slot is in exactly one place: the free-slot pool, a submit() that took it, the request queue, a worker's
+// batch, or the shutdown drain. submit() decides to accept at one instant: its successful compare-exchange on
+// the pool's head word (SlotPool::take). shutdown() closes the pool with a fetch_or of a "closed" bit on that
+// same word (SlotPool::close). Both are read-modify-writes of one atomic, so they are totally ordered in its
+// modification order and each reads the value left by the one before ([atomics.order] p10), whatever their
+// memory_order: either the take comes first, and that slot is counted as out until it reaches the queue (the
+// drain cancels it) or comes back (try_enqueue failed); or the close comes first, and the take sees the bit and
+// rejects. There is no store-then-load (Dekker) pattern, so nothing needs seq_cst and there is no in-flight
+// counter on the hot path. The drain ends when every slot is home (pool tail - head == slots; head no longer
+// moves once closed), which means no submit() still holds one.
+//
+// Request data (completion, deadline, features) is published by the request queue (moodycamel: release on
+// enqueue, acquire on dequeue). A slot's reuse is ordered by the pool: the giver's release store of a cell's
+// sequence number pairs with the taker's acquire load of it, and back.
 
 namespace tickinfer {
 namespace {
 
 using internal::cpu_relax;
 
-// Polls before an idle worker yields or sleeps: long enough to catch a steady feed without a syscall.
-constexpr int kSpinPolls = 4000;
-// A blocked worker re-checks for shutdown at least this often.
-constexpr std::int64_t kBlockTimeoutUs = 2000;
+// A blocked worker re-checks for shutdown at least this often (shutdown() waits at most this long for it).
+constexpr std::int64_t kBlockTimeoutUs = 5000;
+// An idle worker reads the clock once per this many polls (the clock read costs more than a poll).
+constexpr unsigned kPollsPerClockRead = 64;
 
 // One accepted request. Features live in the arena at index * width.
 struct Request {
@@ -42,65 +61,110 @@ struct Request {
   std::int64_t enqueue_ns;
 };
 
-}  // namespace
+// The request queue's semaphore spins 10000 polls before sleeping by default; the worker already polled for
+// kIdleSpinUs before it calls wait_dequeue_bulk_timed(), so it sleeps at once.
+struct QueueTraits : moodycamel::ConcurrentQueueDefaultTraits {
+  static const int MAX_SEMA_SPINS = 0;
+};
+using RequestQueue = moodycamel::BlockingConcurrentQueue<std::uint32_t, QueueTraits>;
 
-struct Producer::State {
-  moodycamel::ProducerToken queue_token;  // FIFO per producer, no shared tail
-  moodycamel::ConsumerToken free_token;   // pops free slots without scanning every sub-queue
+// The free request slots: a bounded multi-producer multi-consumer ring (Vyukov's), preallocated, with room for
+// every slot, so giving a slot back can never fail and never allocates. take() is one compare-exchange on head.
+class SlotPool {
+ public:
+  enum class Take { kTaken, kEmpty, kClosed };
+
+  explicit SlotPool(std::uint32_t slots)
+      : mask_(std::bit_ceil(std::uint64_t{slots}) - 1), slots_(slots), cells_(mask_ + 1) {
+    // Single-threaded: the threads that use the pool are started later (thread creation publishes this).
+    for (std::uint64_t i = 0; i <= mask_; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
+    for (std::uint32_t i = 0; i < slots; ++i) {
+      cells_[i].slot = i;
+      cells_[i].seq.store(std::uint64_t{i} + 1, std::memory_order_relaxed);
+    }
+    tail_.store(slots, std::memory_order_relaxed);
+  }
+
+  Take take(std::uint32_t& slot) noexcept {
+    // Relaxed head loads/CAS: the accept decision needs only head's modification order (see "Memory ordering").
+    std::uint64_t pos = head_.load(std::memory_order_relaxed);
+    Cell* cell = nullptr;
+    for (;;) {
+      if (pos & kClosed) return Take::kClosed;
+      cell = &cells_[pos & mask_];
+      // Acquire pairs with the release store in give_back(): the slot index written there is visible.
+      const std::uint64_t seq = cell->seq.load(std::memory_order_acquire);
+      const auto lag = static_cast<std::int64_t>(seq - (pos + 1));
+      if (lag == 0) {
+        if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed, std::memory_order_relaxed)) break;
+      } else if (lag < 0) {
+        return Take::kEmpty;  // every slot is out (or the one being given back is not written yet)
+      } else {
+        pos = head_.load(std::memory_order_relaxed);  // another taker moved head
+      }
+    }
+    slot = cell->slot;
+    // Release pairs with the acquire load in give_back(): our read of `slot` happens before the cell is refilled.
+    cell->seq.store(pos + mask_ + 1, std::memory_order_release);
+    return Take::kTaken;
+  }
+
+  /// Never fails: the ring has a cell for every slot. May spin briefly while a taker finishes its two steps.
+  void give_back(const std::uint32_t* slots, std::size_t count) noexcept {
+    std::size_t done = 0;
+    unsigned waits = 0;
+    while (done < count) {
+      // Relaxed tail load/CAS: claims cells; the data handoff is ordered by each cell's sequence number.
+      std::uint64_t pos = tail_.load(std::memory_order_relaxed);
+      std::size_t ready = 0;
+      // Acquire pairs with the release store in take(): the previous occupant was read before we overwrite it.
+      while (ready < count - done && cells_[(pos + ready) & mask_].seq.load(std::memory_order_acquire) == pos + ready)
+        ++ready;
+      if (ready == 0) {
+        // A taker claimed this cell but has not released it yet, or another giver moved tail.
+        if (++waits % 1024 == 0) std::this_thread::yield();
+        cpu_relax();
+        continue;
+      }
+      if (!tail_.compare_exchange_weak(pos, pos + ready, std::memory_order_relaxed, std::memory_order_relaxed))
+        continue;
+      for (std::size_t i = 0; i < ready; ++i) {
+        Cell& cell = cells_[(pos + i) & mask_];
+        cell.slot = slots[done + i];
+        // Release pairs with the acquire load in take().
+        cell.seq.store(pos + i + 1, std::memory_order_release);
+      }
+      done += ready;
+    }
+  }
+  void give_back(std::uint32_t slot) noexcept { give_back(&slot, 1); }
+
+  /// Takes fail from now on (kClosed); give_back() still works. Relaxed: see "Memory ordering" (one RMW on head,
+  /// ordered against every take by head's modification order).
+  void close() noexcept { head_.fetch_or(kClosed, std::memory_order_relaxed); }
+
+  /// After close(): every slot is back. Relaxed: a count; the drain reads no data through it, and head no
+  /// longer moves (no take succeeds after the close).
+  bool all_home() const noexcept {
+    const std::uint64_t head = head_.load(std::memory_order_relaxed) & ~kClosed;
+    return tail_.load(std::memory_order_relaxed) - head == slots_;
+  }
+
+ private:
+  static constexpr std::uint64_t kClosed = std::uint64_t{1} << 63;
+  struct Cell {
+    std::atomic<std::uint64_t> seq{0};  // pos + 1: holds the slot given back at pos; pos: free for the giver at pos
+    std::uint32_t slot = 0;
+  };
+
+  const std::uint64_t mask_;
+  const std::uint32_t slots_;
+  std::vector<Cell> cells_;
+  alignas(64) std::atomic<std::uint64_t> head_{0};  // next position to take; kClosed once closed
+  alignas(64) std::atomic<std::uint64_t> tail_{0};  // next position to give back into
 };
 
-struct Pipeline::Impl {
-  PipelineConfig config;
-  std::size_t width = 0;
-  std::shared_ptr<ModelSlot> models;
-  std::shared_ptr<const Backend> backend;
-  Metrics metrics;
-
-  // Slot pool: bounded capacity is exactly the number of slots, so "queue full" is exact.
-  std::vector<Request> requests;
-  std::vector<float> arena;
-  moodycamel::ConcurrentQueue<std::uint32_t> free_slots;
-  moodycamel::BlockingConcurrentQueue<std::uint32_t> queue;
-
-  std::vector<std::size_t> padded_rows_for;  // [n] = rows to run for n real rows
-  std::size_t runner_rows = 0;
-
-  // Release on store / acquire on load: a worker that sees stop also sees everything before shutdown().
-  std::atomic<bool> accepting{true};
-  std::atomic<bool> stopping{false};
-  std::vector<std::thread> workers;
-  std::once_flag shutdown_once;
-
-  // Start-up handshake (off the hot path, so a mutex is fine).
-  std::mutex start_mutex;
-  std::condition_variable start_cv;
-  std::size_t started = 0;
-  std::exception_ptr start_error;
-
-  Impl(const PipelineConfig& cfg, std::size_t feature_width, std::shared_ptr<ModelSlot> slot,
-       std::shared_ptr<const Backend> be)
-      : config(cfg),
-        width(feature_width),
-        models(std::move(slot)),
-        backend(std::move(be)),
-        metrics(cfg.max_batch, cfg.workers),
-        requests(cfg.queue_capacity),
-        arena(cfg.queue_capacity * feature_width),
-        free_slots(cfg.queue_capacity + 64, 1 + cfg.workers, 0),
-        queue(cfg.queue_capacity + 64 * (cfg.max_producers + 1), cfg.max_producers + 1, 0) {}
-
-  void worker_main(std::size_t index);
-  void run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model, std::uint64_t& generation,
-                 const std::uint32_t* slots, std::size_t count, std::int64_t formation_start_ns,
-                 std::vector<std::uint8_t>& live, moodycamel::ProducerToken& free_token);
-  void complete(const Request& request, const Result& result) noexcept;
-  void warm_up(Runner& runner, const Model& model) const;
-  void pin(std::size_t index) const;
-  void drain_cancelled();
-};
-
-namespace {
-
+// Rows to run for n real rows, n in 1..max_batch (config validated).
 std::vector<std::size_t> padding_table(const PipelineConfig& config) {
   std::vector<std::size_t> table(config.max_batch + 1, 0);
   for (std::size_t n = 1; n <= config.max_batch; ++n) {
@@ -111,6 +175,13 @@ std::vector<std::size_t> padding_table(const PipelineConfig& config) {
     }
   }
   return table;
+}
+
+std::vector<std::size_t> distinct_sizes(const std::vector<std::size_t>& table) {
+  std::vector<std::size_t> sizes;
+  for (std::size_t n = 1; n < table.size(); ++n)
+    if (sizes.empty() || sizes.back() != table[n]) sizes.push_back(table[n]);
+  return sizes;
 }
 
 void validate(const PipelineConfig& c) {
@@ -137,6 +208,98 @@ void validate(const PipelineConfig& c) {
 
 }  // namespace
 
+std::vector<std::size_t> pipeline_batch_sizes(const PipelineConfig& config) {
+  validate(config);
+  return distinct_sizes(padding_table(config));
+}
+
+struct Producer::State {
+  State(RequestQueue& queue, Metrics& m) : queue_token(queue), metrics(m), counters(m.acquire_producer()) {}
+  ~State() { metrics.release_producer(counters); }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
+  moodycamel::ProducerToken queue_token;  // FIFO per producer, no shared tail
+  Metrics& metrics;
+  ProducerCounters& counters;  // this producer's, single writer
+};
+
+struct Pipeline::Impl {
+  PipelineConfig config;
+  std::size_t width = 0;
+  std::shared_ptr<ModelSlot> models;
+  std::shared_ptr<const Backend> backend;
+  Metrics metrics;
+
+  // Slot pool: bounded capacity is exactly the number of slots, so "queue full" is exact.
+  std::vector<Request> requests;
+  std::vector<float> arena;
+  SlotPool free_slots;
+  RequestQueue queue;
+
+  std::vector<std::size_t> padded_rows_for;  // [n] = rows to run for n real rows
+  std::size_t runner_rows = 0;
+  // Extra forwards a failed batch may spend isolating the rows that throw: 3 * bit_width(max_batch) (21 at
+  // max_batch 64). Isolating one bad row (or one run of adjacent bad rows) takes about bit_width(max_batch),
+  // two scattered ones about twice that; a model that always throws costs 1 + budget forwards per batch.
+  std::size_t retry_budget = 0;
+
+  // Release on store / acquire on load: a worker that sees stop also sees everything before shutdown().
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> workers;
+  std::once_flag shutdown_once;
+
+  // Start-up handshake (off the hot path, so a mutex is fine).
+  Mutex start_mutex;
+  std::condition_variable start_cv;
+  std::size_t started TICKINFER_GUARDED_BY(start_mutex) = 0;
+  std::exception_ptr start_error TICKINFER_GUARDED_BY(start_mutex);
+
+  Impl(const PipelineConfig& cfg, std::size_t feature_width, std::shared_ptr<ModelSlot> slot,
+       std::shared_ptr<const Backend> be)
+      : config(cfg),
+        width(feature_width),
+        models(std::move(slot)),
+        backend(std::move(be)),
+        metrics(cfg.max_batch, cfg.workers),
+        requests(cfg.queue_capacity),
+        arena(cfg.queue_capacity * feature_width),
+        free_slots(static_cast<std::uint32_t>(cfg.queue_capacity)),
+        queue(cfg.queue_capacity + 64 * (cfg.max_producers + 1), cfg.max_producers + 1, 0),
+        padded_rows_for(padding_table(cfg)),
+        runner_rows(padded_rows_for[cfg.max_batch]),
+        retry_budget(3 * static_cast<std::size_t>(std::bit_width(cfg.max_batch))) {}
+
+  // One batch in flight on one worker: what run_batch() and forward_rows() share.
+  struct Batch {
+    Runner& runner;
+    const Model* model;
+    WorkerStats& stats;
+    const std::uint32_t* slots;  // the dequeued slots, in queue order
+    std::size_t count;
+    const std::uint32_t* live;  // positions (into slots) of the rows to run, ascending
+    const std::vector<std::uint8_t>& is_live;
+    std::string& error;    // the last failure's message (reserved: no allocation for usual lengths)
+    std::size_t next = 0;  // next position to complete (completions follow queue order)
+    std::size_t retries_left = 0;
+    bool retried = false;
+    std::uint64_t ok = 0, expired = 0, errors = 0;
+  };
+
+  void worker_main(std::size_t index);
+  void start_worker(std::size_t index, std::unique_ptr<Runner>& runner, std::shared_ptr<const Model>& model,
+                    std::uint64_t& generation);
+  void run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model, std::uint64_t& generation,
+                 const std::uint32_t* slots, std::size_t count, std::int64_t formation_start_ns,
+                 std::vector<std::uint8_t>& is_live, std::vector<std::uint32_t>& live, std::string& error);
+  bool forward_rows(Batch& b, std::size_t begin, std::size_t end, std::int64_t formation_start_ns, bool known_bad);
+  void complete_expired_before(Batch& b, std::size_t position) noexcept;
+  void complete(const Request& request, const Result& result) noexcept;
+  void warm_up(Runner& runner, const Model& model) const;
+  void pin(std::size_t index) const;
+  void drain_cancelled();
+};
+
 std::unique_ptr<Pipeline> Pipeline::create(const PipelineConfig& config, std::shared_ptr<ModelSlot> models,
                                            std::shared_ptr<const Backend> backend) {
   validate(config);
@@ -152,19 +315,12 @@ std::unique_ptr<Pipeline> Pipeline::create(const PipelineConfig& config, std::sh
                                                " input features, the pipeline expects " + std::to_string(width));
 
   auto impl = std::make_unique<Impl>(config, width, std::move(models), std::move(backend));
-  impl->padded_rows_for = padding_table(config);
-  impl->runner_rows = impl->padded_rows_for[config.max_batch];
-  {
-    moodycamel::ProducerToken token(impl->free_slots);
-    for (std::uint32_t i = 0; i < config.queue_capacity; ++i) impl->free_slots.enqueue(token, i);
-  }
-
   Impl* raw = impl.get();
   for (std::size_t i = 0; i < config.workers; ++i) raw->workers.emplace_back([raw, i] { raw->worker_main(i); });
   std::exception_ptr error;
   {
-    std::unique_lock lock(raw->start_mutex);
-    raw->start_cv.wait(lock, [raw] { return raw->started == raw->workers.size(); });
+    MutexLock lock(raw->start_mutex);
+    while (raw->started != raw->workers.size()) raw->start_cv.wait(lock.native());
     error = raw->start_error;
   }
   auto pipeline = std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
@@ -184,29 +340,20 @@ Producer::Producer(Producer&&) noexcept = default;
 Producer& Producer::operator=(Producer&&) noexcept = default;
 Producer::~Producer() = default;
 
-Producer Pipeline::make_producer() {
-  return Producer(std::unique_ptr<Producer::State>(
-      new Producer::State{moodycamel::ProducerToken(impl_->queue), moodycamel::ConsumerToken(impl_->free_slots)}));
-}
+Producer Pipeline::make_producer() { return Producer(std::make_unique<Producer::State>(impl_->queue, impl_->metrics)); }
 
 SubmitStatus Pipeline::submit(Producer& producer, std::span<const float> features, std::int64_t deadline_ns,
                               const Completion& completion) noexcept {
   Impl& impl = *impl_;
+  ProducerCounters& counters = producer.state_->counters;
   if (features.size() != impl.width) {
-    impl.metrics.invalid.add();
+    ProducerCounters::bump(counters.invalid);
     return SubmitStatus::kInvalid;
   }
   std::uint32_t slot;
-  if (!impl.free_slots.try_dequeue(producer.state_->free_token, slot)) {
-    impl.metrics.rejected.add();
-    return SubmitStatus::kRejected;
-  }
-  // Checked after taking a slot: shutdown() waits for every slot to come home, so a slot taken
-  // here either reaches the queue (and is cancelled by the drain) or goes back below.
-  // Acquire pairs with the release store in shutdown().
-  if (!impl.accepting.load(std::memory_order_acquire)) {
-    impl.free_slots.enqueue(slot);
-    impl.metrics.rejected.add();
+  // The accept decision (see "Memory ordering"): kClosed once shutdown() started, kEmpty when every slot is out.
+  if (impl.free_slots.take(slot) != SlotPool::Take::kTaken) {
+    ProducerCounters::bump(counters.rejected);
     return SubmitStatus::kRejected;
   }
   Request& request = impl.requests[slot];
@@ -214,14 +361,15 @@ SubmitStatus Pipeline::submit(Producer& producer, std::span<const float> feature
   request.deadline_ns = deadline_ns;
   request.enqueue_ns = now_ns();
   std::memcpy(impl.arena.data() + std::size_t{slot} * impl.width, features.data(), impl.width * sizeof(float));
-  // The enqueue publishes the request (moodycamel: release on enqueue, acquire on dequeue).
+  // The enqueue publishes the request (moodycamel: release on enqueue, acquire on dequeue). With a token and
+  // try_: never allocates.
   if (!impl.queue.try_enqueue(producer.state_->queue_token, slot)) {
     // Only when the producer's preallocated blocks are exhausted (more producers than max_producers).
-    impl.free_slots.enqueue(slot);
-    impl.metrics.rejected.add();
+    impl.free_slots.give_back(slot);  // cannot fail, does not allocate
+    ProducerCounters::bump(counters.rejected);
     return SubmitStatus::kRejected;
   }
-  impl.metrics.accepted.add();
+  ProducerCounters::bump(counters.accepted);
   return SubmitStatus::kAccepted;
 }
 
@@ -238,14 +386,21 @@ void Pipeline::Impl::pin(std::size_t index) const {
 
 void Pipeline::Impl::warm_up(Runner& runner, const Model& model) const {
   // Every batch size the worker can run, so first-use allocations and JIT specialisation happen now.
-  std::size_t last = 0;
-  for (std::size_t n = 1; n <= config.max_batch; ++n) {
-    const std::size_t rows = padded_rows_for[n];
-    if (rows == last) continue;
-    last = rows;
-    auto input = runner.input(rows);
-    std::fill(input.begin(), input.end(), 0.0f);
-    for (int repeat = 0; repeat < 2; ++repeat) (void)runner.run(model, rows);
+  for (const std::size_t rows : distinct_sizes(padded_rows_for)) {
+    auto prefix = [&] {
+      return "pipeline: warm-up of " + model.source() + " failed at batch size " + std::to_string(rows) + ": ";
+    };
+    try {
+      auto input = runner.input(rows);
+      std::fill(input.begin(), input.end(), 0.0f);
+      for (int repeat = 0; repeat < 2; ++repeat) (void)runner.run(model, rows);
+    } catch (const Error& e) {
+      throw Error(e.code(), prefix() + e.what());  // keeps its code
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kModelError, prefix() + e.what());
+    } catch (...) {
+      throw Error(ErrorCode::kModelError, prefix() + "unknown exception");
+    }
   }
 }
 
@@ -257,25 +412,45 @@ void Pipeline::Impl::complete(const Request& request, const Result& result) noex
   }
 }
 
+void Pipeline::Impl::start_worker(std::size_t index, std::unique_ptr<Runner>& runner,
+                                  std::shared_ptr<const Model>& model, std::uint64_t& generation) {
+  pin(index);
+  try {
+    runner = backend->make_runner(runner_rows, width);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kModelError, "pipeline: backend " + backend->name() + " cannot make a runner for " +
+                                            std::to_string(runner_rows) + " rows: " + e.what());
+  }
+  models->refresh(model, generation);
+  if (!model) throw Error(ErrorCode::kInvalidConfig, "pipeline: the model slot holds no model");
+  if (config.warm_up) warm_up(*runner, *model);
+}
+
 void Pipeline::Impl::worker_main(std::size_t index) {
   std::unique_ptr<Runner> runner;
   std::shared_ptr<const Model> model;
   std::uint64_t generation = 0;
-  std::vector<std::uint32_t> batch(config.max_batch);
-  std::vector<std::uint8_t> live(config.max_batch);
+  std::vector<std::uint32_t> batch(config.max_batch), live(config.max_batch);
+  std::vector<std::uint8_t> is_live(config.max_batch);
+  std::string error;
+  error.reserve(512);
   moodycamel::ConsumerToken queue_token(queue);
-  moodycamel::ProducerToken free_token(free_slots);
+  std::exception_ptr failure;
   try {
-    pin(index);
-    runner = backend->make_runner(runner_rows, width);
-    models->refresh(model, generation);
-    if (config.warm_up) warm_up(*runner, *model);
+    start_worker(index, runner, model, generation);
+  } catch (const Error&) {
+    failure = std::current_exception();
+  } catch (const std::exception& e) {
+    failure = std::make_exception_ptr(
+        Error(ErrorCode::kModelError, std::string("pipeline: worker start-up failed: ") + e.what()));
   } catch (...) {
-    std::lock_guard lock(start_mutex);
-    if (!start_error) start_error = std::current_exception();
+    failure = std::make_exception_ptr(Error(ErrorCode::kModelError, "pipeline: worker start-up failed"));
   }
   {
-    std::lock_guard lock(start_mutex);
+    MutexLock lock(start_mutex);
+    if (failure && !start_error) start_error = failure;
     ++started;
     if (start_error) {
       start_cv.notify_all();
@@ -286,13 +461,23 @@ void Pipeline::Impl::worker_main(std::size_t index) {
 
   const bool wait_for_fuller = config.max_delay_us > 0;
   const std::int64_t max_delay_ns = config.max_delay_us * 1000;
-  int idle_polls = 0;
+  const std::int64_t spin_ns = kIdleSpinUs * 1000;
+  unsigned polls = 0;
+  std::int64_t idle_since = 0;  // 0: not idle (or not yet timed)
+  bool spun_out = false;        // polled for kIdleSpinUs without work: yield / block from now on
   // Acquire pairs with the release store in shutdown().
   while (!stopping.load(std::memory_order_acquire)) {
     std::size_t count = queue.try_dequeue_bulk(queue_token, batch.data(), config.max_batch);
     if (count == 0) {
-      if (++idle_polls < kSpinPolls || config.idle == IdleStrategy::kSpin) {
+      if (config.idle == IdleStrategy::kSpin || !spun_out) {
         cpu_relax();
+        if (config.idle != IdleStrategy::kSpin && ++polls % kPollsPerClockRead == 0) {
+          const std::int64_t now = now_ns();
+          if (idle_since == 0)
+            idle_since = now;
+          else if (now - idle_since >= spin_ns)
+            spun_out = true;
+        }
         continue;
       }
       if (config.idle == IdleStrategy::kSpinThenYield) {
@@ -302,7 +487,9 @@ void Pipeline::Impl::worker_main(std::size_t index) {
       count = queue.wait_dequeue_bulk_timed(queue_token, batch.data(), config.max_batch, kBlockTimeoutUs);
       if (count == 0) continue;
     }
-    idle_polls = 0;
+    polls = 0;
+    idle_since = 0;
+    spun_out = false;
     const std::int64_t formation_start = now_ns();
     if (wait_for_fuller && count < config.max_batch) {
       std::int64_t oldest = requests[batch[0]].enqueue_ns;
@@ -314,121 +501,178 @@ void Pipeline::Impl::worker_main(std::size_t index) {
         count += more;
       }
     }
-    run_batch(index, *runner, model, generation, batch.data(), count, formation_start, live, free_token);
+    run_batch(index, *runner, model, generation, batch.data(), count, formation_start, is_live, live, error);
   }
 }
 
-void Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model,
-                               std::uint64_t& generation, const std::uint32_t* slots, std::size_t count,
-                               std::int64_t formation_start_ns, std::vector<std::uint8_t>& live,
-                               moodycamel::ProducerToken& free_token) {
-  WorkerStats& stats = metrics.worker(index);
-  // One acquire load per batch; the mutex only when a new model was published.
-  if (models->refresh(model, generation)) metrics.model_swaps_seen.add();
-
-  // Expired requests are not run; they still complete in batch order below, to keep per-producer order.
-  std::size_t live_count = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const Request& r = requests[slots[i]];
-    live[i] = r.deadline_ns == kNoDeadline || r.deadline_ns >= formation_start_ns;
-    if (live[i]) {
-      stats.queue_wait.record_exclusive(formation_start_ns - r.enqueue_ns);
-      ++live_count;
-    }
+void Pipeline::Impl::complete_expired_before(Batch& b, std::size_t position) noexcept {
+  for (; b.next < position; ++b.next) {
+    if (b.is_live[b.next]) continue;  // cannot happen: live rows complete in order; kept for safety
+    const Request& r = requests[b.slots[b.next]];
+    Result result;
+    result.status = ResultStatus::kExpired;
+    result.tag = r.completion.tag;
+    result.enqueue_ns = r.enqueue_ns;
+    result.error = "deadline passed before the batch ran";
+    ++b.expired;
+    complete(r, result);
   }
+}
 
+// Runs live rows [begin, end) in one forward and completes them; returns whether that forward succeeded. When
+// it throws and the batch's retry budget lasts, runs each half on its own instead (depth-first, left half
+// first, so completions keep queue order), isolating the rows that throw. `known_bad`: the parent range threw
+// and its left half did not, so this range would throw too; it is split without running it whole (a row is
+// never failed without running, except when the budget is spent: then the rows left fail with the last message).
+bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, std::int64_t formation_start_ns,
+                                  bool known_bad) {
+  const std::size_t n = end - begin;
+  const std::size_t rows = padded_rows_for[n];
+  const bool is_retry = b.retried;
   std::span<const float> outputs;
-  std::string batch_error;  // only allocated when a batch fails
-  std::int64_t batch_start = 0, batch_end = 0;
-  std::size_t out_width = 0;
-  if (live_count > 0) {
-    const std::size_t rows = padded_rows_for[live_count];
-    if (!model) {
-      batch_error = "no model is loaded";
-    } else {
-      try {
-        std::span<float> input = runner.input(rows);
-        float* row = input.data();
-        for (std::size_t i = 0; i < count; ++i) {
-          if (!live[i]) continue;
-          std::memcpy(row, arena.data() + std::size_t{slots[i]} * width, width * sizeof(float));
-          row += width;
-        }
-        std::fill(row, input.data() + rows * width, 0.0f);
-        batch_start = now_ns();
-        stats.batch_formation.record_exclusive(batch_start - formation_start_ns);
-        outputs = runner.run(*model, rows);
-        out_width = model->output_width();
-      } catch (const std::exception& e) {
-        batch_error = e.what();
-      } catch (...) {
-        batch_error = "unknown exception from the model runner";
-      }
+  std::int64_t start = 0;
+  bool failed = false;
+  if (is_retry && (b.retries_left == 0 || (known_bad && n > 1))) {
+    failed = true;  // budget spent (fail with the message we have), or known to throw (split below)
+  } else {
+    if (is_retry) {
+      --b.retries_left;
+      metrics.retry_forwards.add();
     }
-    batch_end = now_ns();
-    if (batch_start == 0) batch_start = batch_end;
-    stats.forward.record_exclusive(batch_end - batch_start);
-    stats.record_batch_size(live_count);
-    metrics.batches.add();
-    if (rows > live_count) metrics.padded_rows.add(rows - live_count);
-    if (!batch_error.empty()) metrics.failed_batches.add();
-    // Relaxed: a gauge for humans, orders nothing.
-    if (model) metrics.model_version.store(model->version(), std::memory_order_relaxed);
+    try {
+      std::span<float> input = b.runner.input(rows);
+      float* row = input.data();
+      for (std::size_t i = begin; i < end; ++i) {
+        std::memcpy(row, arena.data() + std::size_t{b.slots[b.live[i]]} * width, width * sizeof(float));
+        row += width;
+      }
+      std::fill(row, input.data() + rows * width, 0.0f);
+      start = now_ns();
+      if (!is_retry) b.stats.batch_formation.record_exclusive(start - formation_start_ns);
+      outputs = b.runner.run(*b.model, rows);
+    } catch (const std::exception& e) {
+      failed = true;
+      b.error.assign(e.what());
+    } catch (...) {
+      failed = true;
+      b.error.assign("unknown exception from the model runner");
+    }
+    if (rows > n) metrics.padded_rows.add(rows - n);
+  }
+  const std::int64_t finish = now_ns();
+  if (start == 0) start = finish;
+  if (!is_retry) {
+    b.stats.forward.record_exclusive(finish - start);
+    if (failed) metrics.failed_batches.add();
   }
 
-  const std::uint64_t version = model ? model->version() : 0;
-  std::uint64_t ok = 0, expired = 0, errors = 0;
-  std::size_t row = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const Request& r = requests[slots[i]];
+  if (failed && n > 1 && b.retries_left > 0) {
+    if (!b.retried) metrics.batch_retries.add();
+    b.retried = true;
+    const std::size_t mid = begin + n / 2;
+    const bool left_ok = forward_rows(b, begin, mid, formation_start_ns, false);
+    forward_rows(b, mid, end, formation_start_ns, left_ok);
+    return false;
+  }
+
+  const std::size_t out_width = b.model->output_width();
+  const std::uint64_t version = b.model->version();
+  for (std::size_t i = begin; i < end; ++i) {
+    const std::size_t position = b.live[i];
+    complete_expired_before(b, position);
+    const Request& r = requests[b.slots[position]];
     Result result;
     result.tag = r.completion.tag;
     result.enqueue_ns = r.enqueue_ns;
-    if (!live[i]) {
-      result.status = ResultStatus::kExpired;
-      result.error = "deadline passed before the batch ran";
-      ++expired;
-      complete(r, result);
-      continue;
-    }
     result.model_version = version;
-    result.batch_start_ns = batch_start;
-    result.batch_end_ns = batch_end;
-    stats.end_to_end.record_exclusive(batch_end - r.enqueue_ns);
-    if (!batch_error.empty()) {
+    result.batch_start_ns = start;
+    result.batch_end_ns = finish;
+    b.stats.end_to_end.record_exclusive(finish - r.enqueue_ns);
+    if (failed) {
       result.status = ResultStatus::kModelError;
-      result.error = batch_error;
-      ++errors;
+      result.error = b.error;
+      ++b.errors;
     } else {
-      result.outputs = outputs.subspan(row * out_width, out_width);
+      result.outputs = outputs.subspan((i - begin) * out_width, out_width);
       const bool finite =
           std::all_of(result.outputs.begin(), result.outputs.end(), [](float v) { return std::isfinite(v); });
       if (finite) {
         result.status = ResultStatus::kOk;
-        ++ok;
+        ++b.ok;
       } else {
         result.status = ResultStatus::kModelError;
         result.error = "model output is not finite (NaN or Inf)";
         result.outputs = {};
-        ++errors;
+        ++b.errors;
       }
     }
-    ++row;
     complete(r, result);
+    b.next = position + 1;
   }
-  if (ok) metrics.ok.add(ok);
-  if (expired) metrics.expired.add(expired);
-  if (errors) metrics.model_errors.add(errors);
-  // Slots go home last: their completion was read above. Release via enqueue pairs with try_dequeue in submit().
-  free_slots.enqueue_bulk(free_token, slots, count);
+  return !failed;
+}
+
+void Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model,
+                               std::uint64_t& generation, const std::uint32_t* slots, std::size_t count,
+                               std::int64_t formation_start_ns, std::vector<std::uint8_t>& is_live,
+                               std::vector<std::uint32_t>& live, std::string& error) {
+  WorkerStats& stats = metrics.worker(index);
+  // One acquire load per batch; the mutex only when a new model was published.
+  if (models->refresh(model, generation)) metrics.model_swaps_seen.add();
+
+  // Expired requests are not run; they still complete in queue order, to keep per-producer order.
+  std::size_t live_count = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const Request& r = requests[slots[i]];
+    is_live[i] = r.deadline_ns == kNoDeadline || r.deadline_ns >= formation_start_ns;
+    if (is_live[i]) {
+      stats.queue_wait.record_exclusive(formation_start_ns - r.enqueue_ns);
+      live[live_count++] = static_cast<std::uint32_t>(i);
+    }
+  }
+
+  Batch b{runner, model.get(), stats, slots, count, live.data(), is_live, error};
+  b.retries_left = retry_budget;
+  if (live_count > 0) {
+    stats.record_batch_size(live_count);
+    metrics.batches.add();
+    if (model) {
+      forward_rows(b, 0, live_count, formation_start_ns, false);
+      // Relaxed: a gauge for humans, orders nothing.
+      metrics.model_version.store(model->version(), std::memory_order_relaxed);
+    } else {
+      metrics.failed_batches.add();
+      const std::int64_t now = now_ns();
+      for (std::size_t i = 0; i < live_count; ++i) {
+        complete_expired_before(b, live[i]);
+        const Request& r = requests[slots[live[i]]];
+        Result result;
+        result.status = ResultStatus::kModelError;
+        result.tag = r.completion.tag;
+        result.enqueue_ns = r.enqueue_ns;
+        result.batch_start_ns = result.batch_end_ns = now;
+        result.error = "no model is loaded";
+        stats.end_to_end.record_exclusive(now - r.enqueue_ns);
+        ++b.errors;
+        complete(r, result);
+        b.next = live[i] + std::size_t{1};
+      }
+    }
+  }
+  complete_expired_before(b, count);
+  if (b.ok) metrics.ok.add(b.ok);
+  if (b.expired) metrics.expired.add(b.expired);
+  if (b.errors) metrics.model_errors.add(b.errors);
+  // Slots go home last: their completion was read above (the pool's release/acquire orders the reuse).
+  free_slots.give_back(slots, count);
 }
 
 void Pipeline::Impl::drain_cancelled() {
-  // Every slot must come home: queued ones are cancelled here, and a submit() racing with shutdown
-  // either enqueues (cancelled on a later pass) or returns its slot itself.
+  // Runs on the shutdown() caller's thread, after the workers are joined. Every slot must come home: queued
+  // ones are cancelled here, and a submit() that took a slot before the close either enqueues it (cancelled
+  // on a later pass) or gives it back itself.
   std::vector<std::uint32_t> batch(config.max_batch);
   moodycamel::ConsumerToken token(queue);
-  moodycamel::ProducerToken free_token(free_slots);
   for (;;) {
     const std::size_t count = queue.try_dequeue_bulk(token, batch.data(), batch.size());
     for (std::size_t i = 0; i < count; ++i) {
@@ -442,11 +686,11 @@ void Pipeline::Impl::drain_cancelled() {
     }
     if (count) {
       metrics.cancelled.add(count);
-      free_slots.enqueue_bulk(free_token, batch.data(), count);
+      free_slots.give_back(batch.data(), count);
       continue;
     }
-    // Exact once no submit() is mid-flight; until then a slot is still out and we poll again.
-    if (free_slots.size_approx() >= config.queue_capacity && queue.size_approx() == 0) return;
+    // Exact: once closed, no slot leaves the pool, so all home means no submit() holds one.
+    if (free_slots.all_home()) return;
     std::this_thread::yield();
   }
 }
@@ -454,8 +698,8 @@ void Pipeline::Impl::drain_cancelled() {
 void Pipeline::shutdown() {
   std::call_once(impl_->shutdown_once, [this] {
     Impl& impl = *impl_;
-    // Release: pairs with the acquire loads in submit() and worker_main().
-    impl.accepting.store(false, std::memory_order_release);
+    impl.free_slots.close();  // from here every submit() is rejected (see "Memory ordering")
+    // Release: pairs with the acquire load in worker_main(); workers finish the batch they hold and exit.
     impl.stopping.store(true, std::memory_order_release);
     for (auto& t : impl.workers) t.join();
     impl.drain_cancelled();

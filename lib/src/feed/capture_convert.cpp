@@ -11,8 +11,9 @@ namespace tickinfer::feed {
 namespace {
 
 template <typename Reader>
-ParseStats pump(Reader& reader, const std::string& out_path, const std::vector<SymbolInfo>& symbols) {
-  CaptureWriter writer(out_path, symbols);
+ParseStats pump(Reader& reader, const std::string& out_path, const std::vector<SymbolInfo>& symbols,
+                CaptureContents contents = {}) {
+  CaptureWriter writer(out_path, symbols, contents);
   std::array<Event, 1024> batch;  // batches amortise the reader's per-call cost
   for (std::size_t n; (n = reader.read(batch)) != 0;) writer.append(std::span<const Event>(batch.data(), n));
   writer.finish();
@@ -22,7 +23,9 @@ ParseStats pump(Reader& reader, const std::string& out_path, const std::vector<S
 }  // namespace
 
 ParseStats convert_to_capture(LobsterReader& reader, const std::string& out_path) {
-  return pump(reader, out_path, {reader.symbol()});
+  // With an orderbook file every event carries the row's top of book: the header says so.
+  return pump(reader, out_path, {reader.symbol()},
+              CaptureContents{0, reader.levels() != 0 ? kCaptureTopOfBook : std::uint32_t{0}});
 }
 
 ParseStats convert_to_capture(TardisReader& reader, const std::string& out_path) {

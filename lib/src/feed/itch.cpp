@@ -1,5 +1,6 @@
 #include "tickinfer/feed/itch.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <string_view>
 #include <utility>
@@ -62,11 +63,28 @@ bool ItchReader::fail(std::uint64_t offset, ParseIssue issue, std::string detail
   return false;
 }
 
+void ItchReader::framing_error(std::uint64_t offset, ParseIssue issue, std::string detail) {
+  if (framing_errors_++ == 0) framing_lost_at_ = offset;
+  fail(offset, issue, std::move(detail));
+}
+
 bool ItchReader::next(Event& out) {
   const auto bytes = source_.bytes();
   const auto* data = reinterpret_cast<Bytes>(bytes.data());
   const std::size_t size = bytes.size();
+  const std::uint32_t max_framing = std::max<std::uint32_t>(1, options_.max_consecutive_framing_errors);
   while (pos_ < size) {
+    if (framing_errors_ >= max_framing) {
+      const std::size_t stopped = pos_;
+      pos_ = size;  // nothing after this point can be trusted to start a message
+      fail(framing_lost_at_, ParseIssue::kStreamLost,
+           std::to_string(framing_errors_) +
+               " consecutive framing errors (zero-length, unknown-type or wrong-length "
+               "messages) from here to offset " +
+               std::to_string(stopped) + ": the stream is lost; the remaining " + std::to_string(size - stopped) +
+               " bytes are not read");
+      return false;
+    }
     const std::size_t offset = pos_;
     if (size - pos_ < 2) {
       pos_ = size;
@@ -81,20 +99,22 @@ bool ItchReader::next(Event& out) {
     pos_ += 2 + len;  // framing lets every bad message be skipped exactly
     ++stats_.records;
     if (len == 0) {
-      fail(offset, ParseIssue::kBadLength, "zero-length message");
+      framing_error(offset, ParseIssue::kBadLength, "zero-length message");
       continue;
     }
     const Bytes m = data + offset + 2;
     const std::size_t spec = kLengths.length[m[0]];
     if (spec == 0) {
-      fail(offset, ParseIssue::kUnknownMessageType, "message type " + type_text(m[0]));
+      framing_error(offset, ParseIssue::kUnknownMessageType, "message type " + type_text(m[0]));
       continue;
     }
     if (len != spec) {
-      fail(offset, ParseIssue::kBadLength,
-           "type " + type_text(m[0]) + " is " + std::to_string(len) + " bytes, the spec says " + std::to_string(spec));
+      framing_error(
+          offset, ParseIssue::kBadLength,
+          "type " + type_text(m[0]) + " is " + std::to_string(len) + " bytes, the spec says " + std::to_string(spec));
       continue;
     }
+    framing_errors_ = 0;  // a known type at its spec length: in step again
     if (decode(m, offset, out)) {
       ++stats_.events;
       return true;
@@ -107,8 +127,10 @@ bool ItchReader::decode(Bytes m, std::uint64_t offset, Event& out) {
   const std::uint16_t locate = be16(m + 1);
   const auto ts = static_cast<std::int64_t>(be(m + 5, 6));  // 6-byte ns since midnight
   if (ts < last_ts_) {
-    return fail(offset, ParseIssue::kOutOfOrderTimestamp,
-                "timestamp " + std::to_string(ts) + " ns after " + std::to_string(last_ts_) + " ns");
+    // Reported, then decoded and handed out all the same: dropping it would desync the book for every later
+    // message of the order. Under kStop this throws (and the message is skipped, as for any issue).
+    fail(offset, ParseIssue::kOutOfOrderTimestamp,
+         "timestamp " + std::to_string(ts) + " ns after " + std::to_string(last_ts_) + " ns");
   }
   out = Event{};
   out.ts_ns = ts;
@@ -280,7 +302,7 @@ bool ItchReader::decode(Bytes m, std::uint64_t offset, Event& out) {
     default:
       return fail(offset, ParseIssue::kUnknownMessageType, "message type " + type_text(m[0]));  // unreachable
   }
-  last_ts_ = ts;
+  last_ts_ = std::max(last_ts_, ts);  // the latest so far: one late message is one issue, not a cascade
   return true;
 }
 
@@ -303,12 +325,20 @@ std::vector<SymbolInfo> ItchReader::scan_directory() const {
   const auto bytes = source_.bytes();
   const auto* data = reinterpret_cast<Bytes>(bytes.data());
   std::vector<std::array<char, 8>> names;
-  for (std::size_t pos = 0; bytes.size() - pos >= 2;) {
+  const std::uint32_t max_framing = std::max<std::uint32_t>(1, options_.max_consecutive_framing_errors);
+  std::uint32_t framing_errors = 0;
+  for (std::size_t pos = 0; bytes.size() - pos >= 2 && framing_errors < max_framing;) {
     const std::size_t len = be16(data + pos);
     if (bytes.size() - pos - 2 < len) break;
     const Bytes m = data + pos + 2;
     pos += 2 + len;
-    if (len != 39 || m[0] != 'R') continue;
+    // Same rule as next(): a run of framing errors means the rest is not ITCH.
+    if (len == 0 || kLengths.length[m[0]] != len) {
+      ++framing_errors;
+      continue;
+    }
+    framing_errors = 0;
+    if (m[0] != 'R') continue;
     const std::uint16_t locate = be16(m + 1);
     if (locate >= names.size()) names.resize(static_cast<std::size_t>(locate) + 1, std::array<char, 8>{});
     names[locate] = unpack_text8(text(m + 11, 8));

@@ -73,6 +73,11 @@ LobsterReader::LobsterReader(ByteSource messages, std::optional<ByteSource> orde
     throw Error(ErrorCode::kParseError, orderbook_->name() + ":1: orderbook row has " + std::to_string(columns) +
                                             " columns; LOBSTER writes 4 per level");
   }
+  if (columns > 4 * kLobsterMaxLevels) {  // the row buffers are sized from this: never trust it unbounded
+    throw Error(ErrorCode::kParseError, orderbook_->name() + ":1: orderbook row has " + std::to_string(columns) +
+                                            " columns (" + std::to_string(columns / 4) + " levels); at most " +
+                                            std::to_string(kLobsterMaxLevels) + " levels are read");
+  }
   levels_ = columns / 4;
   row_.assign(columns, 0);
   scratch_.assign(columns, 0);
@@ -184,9 +189,10 @@ bool LobsterReader::next(Event& out) {
     if (!parse_message(msg.begin, msg.end, !msg.terminated, out)) continue;
     if (orderbook_ && !parse_row(row.begin, row.end, !row.terminated)) continue;
     if (out.ts_ns < last_ts_) {
+      // Reported, then handed out all the same (under kStop this throws): dropping a book update would desync
+      // the book for every later message of that order.
       fail(messages_, ParseIssue::kOutOfOrderTimestamp,
            "time " + std::to_string(out.ts_ns) + " ns after " + std::to_string(last_ts_) + " ns");
-      continue;
     }
     if (orderbook_) {
       const std::int64_t ask = scratch_[0], bid = scratch_[2];
@@ -206,7 +212,7 @@ bool LobsterReader::next(Event& out) {
         out.bid_qty = row_[3];
       }
     }
-    last_ts_ = out.ts_ns;
+    last_ts_ = std::max(last_ts_, out.ts_ns);  // one late message is one issue, not a cascade
     line_ = cursor_line_;
     ++stats_.events;
     return true;

@@ -1,5 +1,6 @@
 #include "tickinfer/feed/tardis.hpp"
 
+#include <algorithm>
 #include <string_view>
 #include <utility>
 
@@ -54,17 +55,29 @@ bool TardisReader::fail(ParseIssue issue, std::string detail) {
   return false;
 }
 
-std::uint32_t TardisReader::symbol_id(const char* begin, const char* end) {
-  const std::string_view name(begin, static_cast<std::size_t>(end - begin));
+bool TardisReader::symbol_id(std::string_view name, std::uint32_t& id) {
   // Files hold one symbol or long runs of one, so the previous line's symbol is checked first.
   if (last_symbol_ < names_.size() && names_[last_symbol_] == name) {
-    return options_.first_symbol_id + static_cast<std::uint32_t>(last_symbol_);
+    id = options_.first_symbol_id + static_cast<std::uint32_t>(last_symbol_);
+    return true;
   }
   std::size_t i = 0;
   while (i < names_.size() && names_[i] != name) ++i;
-  if (i == names_.size()) names_.emplace_back(name);  // a new symbol: the only allocation, once per symbol
+  if (i == names_.size()) {
+    // Both bounds keep memory and the lookup bounded on arbitrary input; scan_symbols() applies the same.
+    if (name.size() > kTardisMaxSymbolName) {
+      return fail(ParseIssue::kBadValue, "symbol of " + std::to_string(name.size()) + " bytes (at most " +
+                                             std::to_string(kTardisMaxSymbolName) + ")");
+    }
+    if (names_.size() >= kTardisMaxSymbols) {
+      return fail(ParseIssue::kBadValue, "symbol '" + std::string(name) + "': more than " +
+                                             std::to_string(kTardisMaxSymbols) + " distinct symbols");
+    }
+    names_.emplace_back(name);  // a new symbol: the only allocation, once per symbol
+  }
   last_symbol_ = i;
-  return options_.first_symbol_id + static_cast<std::uint32_t>(i);
+  id = options_.first_symbol_id + static_cast<std::uint32_t>(i);
+  return true;
 }
 
 bool TardisReader::parse_line(const char* begin, const char* end, bool last_line, Event& out) {
@@ -75,7 +88,7 @@ bool TardisReader::parse_line(const char* begin, const char* end, bool last_line
   out = Event{};
   bool ok = c.text(exchange) && c.text(symbol);
   // Ids are assigned as soon as a symbol field exists, bad line or not, the way scan_symbols() sees them.
-  if (ok) out.symbol = symbol_id(symbol.data(), symbol.data() + symbol.size());
+  if (ok && !symbol_id(symbol, out.symbol)) return false;
   ok = ok && c.integer(ts) && c.integer(local_ts);
   if (schema_ == Schema::kTrades) {
     ok = ok && c.integer(out.order_id) && c.text(side) && c.fixed(out.price, options_.price_decimals) &&
@@ -123,8 +136,9 @@ bool TardisReader::parse_line(const char* begin, const char* end, bool last_line
     }
   }
   if (out.ts_ns < last_ts_) {
-    return fail(ParseIssue::kOutOfOrderTimestamp,
-                "time " + std::to_string(out.ts_ns) + " ns after " + std::to_string(last_ts_) + " ns");
+    // Reported, then handed out all the same (under kStop this throws): a quote is a book update.
+    fail(ParseIssue::kOutOfOrderTimestamp,
+         "time " + std::to_string(out.ts_ns) + " ns after " + std::to_string(last_ts_) + " ns");
   }
   return true;
 }
@@ -136,7 +150,7 @@ bool TardisReader::next(Event& out) {
     ++line_;
     ++stats_.records;
     if (parse_line(line.begin, line.end, !line.terminated, out)) {
-      last_ts_ = out.ts_ns;
+      last_ts_ = std::max(last_ts_, out.ts_ns);  // one late line is one issue, not a cascade
       ++stats_.events;
       return true;
     }
@@ -172,7 +186,7 @@ std::vector<SymbolInfo> TardisReader::scan_symbols() const {
     if (!(c.text(exchange) && c.text(symbol))) continue;
     bool seen = false;
     for (const auto& n : names) seen = seen || n == symbol;
-    if (!seen) names.emplace_back(symbol);
+    if (!seen && symbol.size() <= kTardisMaxSymbolName && names.size() < kTardisMaxSymbols) names.emplace_back(symbol);
   }
   std::vector<SymbolInfo> out;
   for (std::size_t i = 0; i < names.size(); ++i) {

@@ -135,14 +135,25 @@ inline std::string describe_field(const LineCursor& c, const char* const* names,
   return s;
 }
 
-/// The line, shortened, for reports.
+/// The line, shortened, for reports. Bytes outside printable ASCII show as \xNN, so a report of binary junk
+/// is plain text (a terminal, a JSON report).
 inline std::string excerpt(const char* begin, const char* end) {
   constexpr std::size_t kMax = 80;
   const auto n = static_cast<std::size_t>(end - begin);
   std::string s;  // appended piecewise: "'" + std::string(...) trips a GCC 12 -Wrestrict false positive
   s.reserve(kMax + 5);
   s.push_back('\'');
-  s.append(begin, n < kMax ? n : kMax);
+  for (std::size_t i = 0; i < (n < kMax ? n : kMax); ++i) {
+    const auto c = static_cast<unsigned char>(begin[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      s.push_back(static_cast<char>(c));
+    } else {
+      constexpr char kHex[] = "0123456789abcdef";
+      s.append("\\x");
+      s.push_back(kHex[c >> 4]);
+      s.push_back(kHex[c & 0xf]);
+    }
+  }
   s.append(n > kMax ? "...'" : "'");
   return s;
 }

@@ -2,7 +2,9 @@
 // libzip's symbols for programs that read zips.
 #include <zip.h>
 
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "tickinfer/error.hpp"
 #include "tickinfer/feed/byte_source.hpp"
@@ -57,17 +59,29 @@ ByteSource ByteSource::from_zip_member(const std::string& zip_path, const std::s
   }
   std::unique_ptr<zip_file_t, FileCloser> file(zip_fopen_index(archive.get(), static_cast<zip_uint64_t>(index), 0));
   if (!file) throw Error(ErrorCode::kParseError, label + ": cannot open member: " + zip_strerror(archive.get()));
-  std::string bytes(static_cast<std::size_t>(st.size), '\0');
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const zip_int64_t n = zip_fread(file.get(), bytes.data() + done, bytes.size() - done);
+  // The directory's size is a claim from the file: it bounds what is read, but memory grows only with the
+  // bytes actually inflated (a damaged entry claiming terabytes costs nothing up front).
+  if (st.size > kMaxZipMemberBytes) {
+    throw Error(ErrorCode::kParseError, label + ": member of " + std::to_string(st.size) +
+                                            " bytes (its directory entry), more than the " +
+                                            std::to_string(kMaxZipMemberBytes) + " this reader inflates");
+  }
+  std::string bytes;
+  bytes.reserve(static_cast<std::size_t>(std::min<zip_uint64_t>(st.size, zip_uint64_t{1} << 20)));
+  std::vector<char> chunk(1 << 16);
+  for (;;) {
+    const zip_int64_t n = zip_fread(file.get(), chunk.data(), chunk.size());
     if (n < 0) throw Error(ErrorCode::kParseError, label + ": damaged member: " + zip_file_strerror(file.get()));
     if (n == 0) break;
-    done += static_cast<std::size_t>(n);
+    if (bytes.size() + static_cast<std::size_t>(n) > st.size) {
+      throw Error(ErrorCode::kParseError,
+                  label + ": member is longer than the " + std::to_string(st.size) + " bytes its directory entry says");
+    }
+    bytes.append(chunk.data(), static_cast<std::size_t>(n));
   }
-  if (done != bytes.size()) {
-    throw Error(ErrorCode::kParseError, label + ": member ends after " + std::to_string(done) + " of " +
-                                            std::to_string(bytes.size()) + " bytes");
+  if (bytes.size() != st.size) {
+    throw Error(ErrorCode::kParseError, label + ": member ends after " + std::to_string(bytes.size()) + " of " +
+                                            std::to_string(st.size) + " bytes");
   }
   return from_string(label, std::move(bytes));
 }

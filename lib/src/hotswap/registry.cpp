@@ -1,5 +1,6 @@
-// The hot-swap registry: a loader thread checks, loads, validates and warms up checkpoints, then publishes
-// them into the ModelSlot the pipeline's workers read.
+// The hot-swap registry: a loader thread checks, loads, validates and warms up checkpoints (one path:
+// file_checks, then model/open_checkpoint + finish_checkpoint), then the lifecycle decides and publishes them
+// into the ModelSlot the pipeline's workers read.
 
 // GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s std::regex compiler in sanitizer builds; the
 // location it names is <bits/std_function.h>, so those headers are read first, with only that warning off for them.
@@ -14,12 +15,9 @@
 #include "tickinfer/registry.hpp"
 
 #include <ATen/Parallel.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,29 +28,28 @@
 #include <cstring>
 #include <deque>
 #include <future>
-#include <iostream>
-#include <mutex>
 #include <regex>
 #include <sstream>
 #include <thread>
 #include <utility>
 
 #include "core/prometheus.hpp"
+#include "hotswap/file_checks.hpp"
+#include "hotswap/lifecycle.hpp"
+#include "model/torch_error.hpp"
 #include "model/torch_model.hpp"
-#include "model/weights.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/metrics.hpp"
+#include "tickinfer/mutex.hpp"
 
 namespace tickinfer {
 namespace {
 
 namespace fs = std::filesystem;
+using internal::FileIdentity;
 
-// Same count as load_torchscript's warm-up: the profiling executor specialises over its first runs.
-constexpr int kWarmupRuns = 3;
-// Versions whose file is remembered for pin() after they left memory.
-constexpr std::size_t kKnownFilesLimit = 1024;
-constexpr std::size_t kSidecarMaxBytes = 4096;
+// A partly written file is retried at most this many times before it is refused.
+constexpr int kMaxSettleRetries = 8;
 
 // Codes a refusal can carry; rendered even at zero so Prometheus series do not appear and vanish.
 constexpr ErrorCode kRefusalCodes[] = {
@@ -60,17 +57,15 @@ constexpr ErrorCode kRefusalCodes[] = {
     ErrorCode::kMissingMetadata,  ErrorCode::kMalformedMetadata, ErrorCode::kWidthMismatch,
     ErrorCode::kSchemaMismatch,   ErrorCode::kGoldenMismatch,    ErrorCode::kNonFiniteOutput,
     ErrorCode::kModelError,       ErrorCode::kUnsupported,       ErrorCode::kUnsafeFile,
-    ErrorCode::kChecksumMismatch, ErrorCode::kWeightsMismatch,
+    ErrorCode::kChecksumMismatch, ErrorCode::kWeightsMismatch,   ErrorCode::kInterfaceMismatch,
+    ErrorCode::kShapeMismatch,    ErrorCode::kNondeterministic,  ErrorCode::kTooLarge,
+    ErrorCode::kInternal,
 };
 
-struct Entry {
-  std::uint64_t version = 0;
-  CheckpointKind kind = CheckpointKind::kTorchScript;
-  std::string source;
-  std::shared_ptr<const internal::TorchModel> model;  // frozen and optimised: what workers run
-  internal::TorchArchive architecture;                // unfrozen copy: the base for weights-only files
-  std::int64_t loaded_ns = 0;
-  std::int64_t load_ns = 0, warmup_ns = 0;  // how long reading + validating and warming up took
+// What a registry entry adds to the lifecycle's: the unfrozen architecture, the base for weights-only files.
+struct Entry final : internal::VersionEntry {
+  std::shared_ptr<const internal::TorchModel> torch_model;
+  internal::TorchArchive architecture;
 };
 
 struct Request {
@@ -79,112 +74,9 @@ struct Request {
   bool initial = false;                             // create()'s file: its name need not carry a version
   std::optional<std::uint64_t> name_version;        // from the file name, for ordering a backlog
   std::shared_ptr<std::promise<LoadOutcome>> done;  // set for blocking callers
+  int retries = 0;                                  // quiet retries of a partly written file so far
+  std::int64_t not_before_ns = 0;                   // a deferred retry waits until then (now_ns())
 };
-
-// Which file a check refers to, to notice a file replaced or rewritten while it was being loaded.
-struct FileIdentity {
-  dev_t device = 0;
-  ino_t inode = 0;
-  off_t size = 0;
-  std::int64_t mtime_ns = 0;
-  bool operator==(const FileIdentity&) const = default;
-};
-
-FileIdentity identity_of(const struct stat& st) {
-  return {st.st_dev, st.st_ino, st.st_size,
-          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-std::string errno_text(int error) { return std::strerror(error); }
-
-std::string octal_mode(mode_t mode) {
-  std::ostringstream out;
-  out << '0' << std::oct << (mode & 07777);
-  return out.str();
-}
-
-bool is_within(const fs::path& target, const fs::path& directory) {
-  auto t = target.begin();
-  for (auto d = directory.begin(); d != directory.end(); ++d, ++t) {
-    if (t == target.end() || *t != *d) return false;
-  }
-  return t != target.end();
-}
-
-// World-writable or foreign-owned: anyone else could have swapped the model.
-void check_owner_and_mode(const struct stat& st, const std::string& what) {
-  if ((st.st_mode & S_IWOTH) != 0) {
-    throw Error(ErrorCode::kUnsafeFile, what + ": world-writable (mode " + octal_mode(st.st_mode) + ")");
-  }
-  if (st.st_uid != ::geteuid()) {
-    throw Error(ErrorCode::kUnsafeFile, what + ": owned by uid " + std::to_string(st.st_uid) +
-                                            ", this process runs as uid " + std::to_string(::geteuid()));
-  }
-}
-
-std::string sha256_hex(int fd, const std::string& source) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
-    throw Error(ErrorCode::kUnsupported, source + ": OpenSSL cannot compute SHA-256");
-  }
-  std::vector<unsigned char> buffer(1 << 16);
-  off_t offset = 0;
-  for (;;) {
-    const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(ErrorCode::kFileNotFound, source + ": read failed: " + errno_text(errno));
-    if (n == 0) break;
-    if (EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(n)) != 1) {
-      throw Error(ErrorCode::kUnsupported, source + ": OpenSSL SHA-256 update failed");
-    }
-    offset += n;
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) {
-    throw Error(ErrorCode::kUnsupported, source + ": OpenSSL SHA-256 final failed");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
-  }
-  return hex;
-}
-
-std::string lower(std::string text) {
-  for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return text;
-}
-
-const char* level_name(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "?";
-}
 
 std::string millis(std::int64_t ns) {
   std::ostringstream out;
@@ -193,45 +85,20 @@ std::string millis(std::int64_t ns) {
   return out.str();
 }
 
-void warm_up(const internal::TorchModel& model, const std::vector<std::size_t>& batch_sizes) {
-  const auto& golden = model.metadata().golden_inputs;
-  const std::size_t width = model.input_width();
-  for (const std::size_t batch : batch_sizes) {
-    if (batch == 0) continue;
-    auto input = torch::zeros({static_cast<std::int64_t>(batch), static_cast<std::int64_t>(width)}, torch::kFloat);
-    float* data = input.data_ptr<float>();
-    for (std::size_t r = 0; r < batch && !golden.empty(); ++r) {
-      std::copy_n(golden[r % golden.size()].data(), width, data + r * width);
-    }
-    const auto on_device = input.to(model.device());
-    try {
-      for (int i = 0; i < kWarmupRuns; ++i) (void)model.forward(on_device);
-    } catch (const std::exception& e) {
-      const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-      const std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
-      throw Error(ErrorCode::kModelError, model.source() + ": forward failed during warm-up at batch size " +
-                                              std::to_string(batch) + ": " + text.substr(0, text.find('\n')));
-    }
-  }
+std::int64_t wall_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Failures a file still being written produces (no zip directory yet, no header yet, a hash of half of it).
+bool partial_write_symptom(ErrorCode code) {
+  return code == ErrorCode::kTruncatedArchive || code == ErrorCode::kNotTorchScript ||
+         code == ErrorCode::kChecksumMismatch;
 }
 
 }  // namespace
 
 // ---- public helpers ----
-
-std::vector<std::size_t> pipeline_batch_sizes(const PipelineConfig& config) {
-  const auto& allowed = config.allowed_batch_sizes;
-  if (!allowed.empty() && (allowed.back() < config.max_batch || !std::is_sorted(allowed.begin(), allowed.end()))) {
-    throw Error(ErrorCode::kInvalidConfig, "pipeline_batch_sizes: allowed_batch_sizes must be sorted and reach " +
-                                               std::string("max_batch (") + std::to_string(config.max_batch) + ")");
-  }
-  std::vector<std::size_t> sizes;
-  for (std::size_t n = 1; n <= config.max_batch; ++n) {
-    const std::size_t rows = allowed.empty() ? n : *std::lower_bound(allowed.begin(), allowed.end(), n);
-    if (sizes.empty() || sizes.back() != rows) sizes.push_back(rows);
-  }
-  return sizes;
-}
 
 const char* to_string(LoadOutcome::Status status) noexcept {
   switch (status) {
@@ -262,6 +129,9 @@ std::string to_prometheus(const RegistryMetricsSnapshot& s, const std::string& p
   internal::PrometheusWriter out(prefix);
   out.counter("model_swaps_total", "Model versions published after the first.", s.swaps);
   out.counter("checkpoints_loaded_total", "Checkpoints that passed every check.", s.loaded);
+  out.counter("checkpoints_loaded_libtorch_total",
+              "Loaded checkpoints LibTorch runs (engine libtorch, or the native engine refused them: see the log).",
+              s.loaded_on_libtorch);
   out.counter("checkpoints_ignored_total",
               "Checkpoints not loaded: no version in the name, not newer, or already loaded.", s.ignored);
   out.counter("model_rollbacks_total", "Rollbacks to the previous version.", s.rollbacks);
@@ -285,64 +155,64 @@ struct ModelRegistry::Impl {
   std::shared_ptr<ModelSlot> slot = std::make_shared<ModelSlot>();
 
   // Version state. Loads run without this mutex; only their decision (publish or not) takes it.
-  mutable std::mutex state_mutex;
-  std::shared_ptr<const Entry> current;           // guarded by state_mutex
-  std::shared_ptr<const Entry> previous;          // guarded by state_mutex; the rollback target
-  std::shared_ptr<const Entry> candidate;         // guarded by state_mutex; newest loaded while pinned
-  std::optional<std::uint64_t> pinned;            // guarded by state_mutex
-  std::uint64_t newest = 0;                       // guarded by state_mutex; highest version loaded
-  std::map<std::uint64_t, fs::path> known_files;  // guarded by state_mutex; for pin() after eviction
+  mutable Mutex state_mutex;
+  std::unique_ptr<internal::Lifecycle> lifecycle TICKINFER_PT_GUARDED_BY(state_mutex);
 
   // Loader queue.
-  std::mutex queue_mutex;
+  Mutex queue_mutex;
   std::condition_variable queue_cv;
-  std::deque<Request> queue;           // guarded by queue_mutex
-  bool stopping = false;               // guarded by queue_mutex
+  std::deque<Request> queue TICKINFER_GUARDED_BY(queue_mutex);
+  std::vector<Request> deferred TICKINFER_GUARDED_BY(queue_mutex);  // partly written files, retried later
+  bool stopping TICKINFER_GUARDED_BY(queue_mutex) = false;
   std::atomic<bool> stop_flag{false};  // lets a backlog stop between files without the queue mutex
   std::thread loader;
 
   // Metrics.
   Counter swaps, loaded, ignored, rollbacks;
-  mutable std::mutex refused_mutex;
-  std::map<ErrorCode, std::uint64_t> refused;  // guarded by refused_mutex
+  Counter libtorch_loaded;  // loaded versions the native engine does not run (engine libtorch, or refused)
+  mutable Mutex refused_mutex;
+  std::map<ErrorCode, std::uint64_t> refused TICKINFER_GUARDED_BY(refused_mutex);
   LatencyHistogram load_time, warmup_time;
   std::atomic<std::uint64_t> current_version{0};
 
   void log(LogLevel level, const std::string& message, const fs::path& path = {},
-           std::optional<ErrorCode> error = std::nullopt, std::uint64_t version = 0) const;
+           std::optional<ErrorCode> error = std::nullopt, std::optional<std::uint64_t> version = std::nullopt) const {
+    emit_log(config.log, LogRecord{level, "registry", message, path, error, version});
+  }
   std::optional<std::uint64_t> version_from_name(const fs::path& path) const;
+  internal::FileCheckOptions file_options() const {
+    return {config.check_file_safety, config.checksum, config.load.max_archive_bytes};
+  }
+
+  // What one attempt learnt, for the outcome when it throws.
+  struct Attempt {
+    std::optional<std::uint64_t> version;
+    std::optional<FileIdentity> identity;  // of the file as last checked
+    bool read = false;                     // the file was read: a refusal from here on records load time
+    std::int64_t read_start_ns = 0;
+    bool loading = false;  // the lifecycle has the version in kLoading
+  };
   struct Skip {
     std::string reason;
-    LogLevel level;  // debug for duplicates (a watcher may report a file twice), info otherwise
+    LogLevel level = LogLevel::kInfo;
   };
-  std::optional<Skip> not_wanted(std::uint64_t version) const;  // call with state_mutex held
-  std::pair<fs::path, FileIdentity> check_file(const fs::path& path) const;
-  void check_sidecar(const fs::path& path, int fd, const std::string& source) const;
-  std::shared_ptr<Entry> load_entry(const Request& request, std::string& skipped);
-  LoadOutcome process(const Request& request);
-  LoadOutcome decide(std::shared_ptr<const Entry> entry, bool forced);
-  void publish(std::shared_ptr<const Entry> entry);  // call with state_mutex held
+  std::shared_ptr<Entry> load_entry(const Request& request, Attempt& attempt, std::optional<Skip>& skip);
+  LoadOutcome process(Request& request, bool& deferred_now);
+  LoadOutcome refuse(const Request& request, const Attempt& attempt, ErrorCode code, const std::string& message);
+  bool defer_if_unsettled(Request& request, const Attempt& attempt, const Error& e);
   LoadOutcome submit_and_wait(const fs::path& path);
   void loader_main();
+  void take_work(std::deque<Request>& batch);
 };
-
-void ModelRegistry::Impl::log(LogLevel level, const std::string& message, const fs::path& path,
-                              std::optional<ErrorCode> error, std::uint64_t version) const {
-  if (!config.log) {
-    if (level != LogLevel::kDebug) std::cerr << "tickinfer registry [" << level_name(level) << "]: " << message << '\n';
-    return;
-  }
-  try {
-    config.log(LogRecord{level, message, path, error, version});
-  } catch (...) {
-    // A failing sink must not take the loader thread down.
-  }
-}
 
 std::optional<std::uint64_t> ModelRegistry::Impl::version_from_name(const fs::path& path) const {
   const std::string name = path.filename().string();
   std::smatch match;
-  if (!std::regex_search(name, match, version_regex) || match.size() < 2 || !match[1].matched) return std::nullopt;
+  try {
+    if (!std::regex_search(name, match, version_regex) || match.size() < 2 || !match[1].matched) return std::nullopt;
+  } catch (const std::regex_error&) {
+    return std::nullopt;  // a pattern too complex for this name: treated like no match
+  }
   const std::string digits = match[1].str();
   std::uint64_t version = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
@@ -350,140 +220,57 @@ std::optional<std::uint64_t> ModelRegistry::Impl::version_from_name(const fs::pa
   return version;
 }
 
-std::optional<ModelRegistry::Impl::Skip> ModelRegistry::Impl::not_wanted(std::uint64_t version) const {
-  for (const auto* entry : {&current, &previous, &candidate}) {
-    if (*entry && (*entry)->version == version) {
-      return Skip{"version " + std::to_string(version) + " is already loaded", LogLevel::kDebug};
-    }
-  }
-  if (pinned) {
-    if (version == *pinned || version > newest) return std::nullopt;
-    return Skip{"version " + std::to_string(version) + " is not newer than " + std::to_string(newest) + " (pinned to " +
-                    std::to_string(*pinned) + ")",
-                LogLevel::kInfo};
-  }
-  if (current && version <= current->version) {
-    return Skip{"version " + std::to_string(version) + " is not newer than the served version " +
-                    std::to_string(current->version),
-                LogLevel::kInfo};
-  }
-  return std::nullopt;
-}
-
-std::pair<fs::path, FileIdentity> ModelRegistry::Impl::check_file(const fs::path& path) const {
-  const std::string source = path.string();
-  struct stat link_stat {};
-  if (::lstat(path.c_str(), &link_stat) != 0) {
-    throw Error(ErrorCode::kFileNotFound, source + ": " + errno_text(errno));
-  }
-  fs::path target = path;
-  if (S_ISLNK(link_stat.st_mode)) {
-    std::error_code ec;
-    target = fs::canonical(path, ec);
-    if (ec) throw Error(ErrorCode::kFileNotFound, source + ": dangling symlink (" + ec.message() + ")");
-    if (config.check_file_safety) {
-      const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
-      const fs::path directory = fs::canonical(parent, ec);
-      if (ec || !is_within(target, directory)) {
-        throw Error(ErrorCode::kUnsafeFile, source + ": symlink to " + target.string() + " leaves the directory " +
-                                                (ec ? parent.string() : directory.string()));
-      }
-    }
-  }
-  // O_NONBLOCK: opening a FIFO must not hang the loader; O_NOFOLLOW: the target was resolved above.
-  const Fd fd(::open(target.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
-  if (fd.get() < 0) throw Error(ErrorCode::kFileNotFound, source + ": cannot open: " + errno_text(errno));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw Error(ErrorCode::kFileNotFound, source + ": " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::kUnsafeFile, source + ": not a regular file");
-  if (config.check_file_safety) check_owner_and_mode(st, source);
-  check_sidecar(path, fd.get(), source);
-  return {target, identity_of(st)};
-}
-
-void ModelRegistry::Impl::check_sidecar(const fs::path& path, int fd, const std::string& source) const {
-  if (config.checksum == ChecksumPolicy::kIgnore) return;
-  fs::path sidecar = path;
-  sidecar += ".sha256";
-  const std::string sidecar_name = sidecar.string();
-  struct stat link_stat {};
-  if (::lstat(sidecar.c_str(), &link_stat) != 0) {
-    if (config.checksum == ChecksumPolicy::kRequire) {
-      throw Error(ErrorCode::kChecksumMismatch, source + ": no sidecar " + sidecar_name + " (checksums are required)");
-    }
-    return;
-  }
-  if (!S_ISREG(link_stat.st_mode)) {
-    throw Error(ErrorCode::kUnsafeFile, source + ": sidecar " + sidecar_name + " is not a regular file");
-  }
-  const Fd sidecar_fd(::open(sidecar.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
-  struct stat st {};
-  if (sidecar_fd.get() < 0 || ::fstat(sidecar_fd.get(), &st) != 0) {
-    throw Error(ErrorCode::kChecksumMismatch,
-                source + ": cannot read sidecar " + sidecar_name + ": " + errno_text(errno));
-  }
-  if (config.check_file_safety) check_owner_and_mode(st, "sidecar " + sidecar_name);
-  std::string text(kSidecarMaxBytes, '\0');
-  const ssize_t n = ::pread(sidecar_fd.get(), text.data(), text.size(), 0);
-  if (n < 0) throw Error(ErrorCode::kChecksumMismatch, source + ": cannot read sidecar " + sidecar_name);
-  text.resize(static_cast<std::size_t>(n));
-
-  // sha256sum format: "<64 hex>  <name>" (text mode) or "<64 hex> *<name>" (binary mode); a bare hash is accepted.
-  std::istringstream line(text.substr(0, text.find('\n')));
-  std::string expected, named;
-  line >> expected;
-  std::getline(line >> std::ws, named);
-  if (!named.empty() && named.front() == '*') named.erase(0, 1);
-  while (!named.empty() && (named.back() == '\r' || named.back() == ' ')) named.pop_back();
-  expected = lower(expected);
-  if (expected.size() != 64 || expected.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    throw Error(ErrorCode::kChecksumMismatch, source + ": sidecar " + sidecar_name + " is not in sha256sum format");
-  }
-  if (!named.empty() && fs::path(named).filename() != path.filename()) {
-    throw Error(ErrorCode::kChecksumMismatch, source + ": sidecar " + sidecar_name + " is for '" + named + "'");
-  }
-  const std::string actual = sha256_hex(fd, source);
-  if (actual != expected) {
-    throw Error(ErrorCode::kChecksumMismatch, source + ": SHA-256 is " + actual + ", the sidecar says " + expected);
-  }
-}
-
-// Throws Error when the file is refused; returns null with `skipped` set when it is not wanted.
-std::shared_ptr<Entry> ModelRegistry::Impl::load_entry(const Request& request, std::string& skipped) {
+// Throws Error when the file is refused; returns null with `skip` set when it is not wanted.
+std::shared_ptr<Entry> ModelRegistry::Impl::load_entry(const Request& request, Attempt& attempt,
+                                                       std::optional<Skip>& skip) {
   const std::string source = request.path.string();
-  const auto [target, identity] = check_file(request.path);
-  const std::int64_t load_start = now_ns();
+  const bool by_name = config.version_source == VersionSource::kFileName && request.name_version;
+
+  // Cheap safety checks first, for every file: one not loaded (older, already loaded) is still refused when
+  // unsafe, whether it came alone or in a backlog.
+  attempt.identity = internal::check_file_safety(request.path, file_options());
+  const auto admit = [&](std::uint64_t version) {
+    if (request.forced) return true;
+    MutexLock lock(state_mutex);
+    const auto admission = lifecycle->admit(version, attempt.identity->mtime_ns);
+    if (!admission.load) skip = Skip{admission.reason, admission.level};
+    return admission.load;
+  };
+  if (by_name) {
+    attempt.version = request.name_version;
+    if (!admit(*request.name_version)) return nullptr;
+  }
+
+  // One read of the file (bounded), the sidecar verified over those bytes.
+  attempt.read_start_ns = now_ns();
+  const internal::CheckedFile file = internal::open_checked(request.path, file_options());
+  attempt.identity = file.identity;
+  attempt.read = true;
   const c10::Device device = internal::parse_device(config.load.device);
+
+  std::shared_ptr<const Entry> base;
+  LoadOptions options = config.load;
+  {
+    MutexLock lock(state_mutex);
+    base = std::static_pointer_cast<const Entry>(lifecycle->current());
+  }
+  options.expected_input_names.clear();  // the served version's interface, unless a change is allowed
+  options.expected_output_names.clear();
+  if (base && !config.allow_interface_change) {
+    options.expected_input_names = base->model->metadata().input_names;
+    options.expected_output_names = base->model->metadata().output_names;
+  }
+  internal::OpenedCheckpoint opened =
+      internal::open_checkpoint(file.bytes, source, device, options, base ? &base->architecture : nullptr);
 
   auto entry = std::make_shared<Entry>();
   entry->source = source;
-  internal::TorchArchive archive;
-  try {
-    if (internal::checkpoint_format(target) == internal::CheckpointFormat::kTorchScript) {
-      archive = internal::open_torchscript(target, device);
-    } else {
-      entry->kind = CheckpointKind::kWeights;
-      std::shared_ptr<const Entry> base;
-      {
-        std::lock_guard lock(state_mutex);
-        base = current;
-      }
-      if (!base) {
-        throw Error(ErrorCode::kUnsupported,
-                    source + ": a weights-only checkpoint needs a served TorchScript model to apply onto");
-      }
-      archive = internal::apply_weights(base->architecture, internal::read_weights(target), source);
-    }
-  } catch (const Error&) {
-    load_time.record(now_ns() - load_start);
-    throw;
-  }
-
-  const bool by_name = config.version_source == VersionSource::kFileName && request.name_version;
+  entry->kind = opened.kind;
+  entry->file_mtime_ns = file.identity.mtime_ns;
   if (by_name) {
     entry->version = *request.name_version;
   } else if (entry->kind == CheckpointKind::kTorchScript) {  // kMetadata, or the initial file
-    entry->version = archive.metadata.version;
+    entry->version = opened.archive.metadata.version;
   } else if (request.name_version) {
     entry->version = *request.name_version;
   } else {
@@ -491,203 +278,261 @@ std::shared_ptr<Entry> ModelRegistry::Impl::load_entry(const Request& request, s
                 source + ": a weights-only checkpoint carries no version; its file name must match '" +
                     config.version_pattern + "'");
   }
-  if (!request.forced && !by_name) {  // process() could not check the version before loading
-    std::lock_guard lock(state_mutex);
-    if (auto skip = not_wanted(entry->version)) {
-      skipped = skip->reason;
-      return nullptr;
-    }
+  attempt.version = entry->version;
+  if (!by_name && !admit(entry->version)) return nullptr;  // the version was not known before reading
+  {
+    MutexLock lock(state_mutex);
+    if (lifecycle) lifecycle->begin_load(entry->version);
   }
+  attempt.loading = true;
 
-  LoadOptions options = config.load;
   options.version = entry->version;
-  options.warmup_batch_sizes.clear();  // warmed up below, timed on its own
-  // finish_torch_model freezes what it is given; keep an unfrozen copy for later weights-only files.
-  entry->architecture = internal::TorchArchive{archive.module.clone(), archive.device, archive.metadata};
-  try {
-    entry->model = internal::finish_torch_model(std::move(archive), source, options);
-  } catch (const Error&) {
-    load_time.record(now_ns() - load_start);
-    throw;
-  }
-  const std::int64_t warmup_start = now_ns();
-  entry->load_ns = warmup_start - load_start;
-  load_time.record(entry->load_ns);
-  warm_up(*entry->model, config.load.warmup_batch_sizes);
+  internal::LoadedCheckpoint checked =
+      internal::finish_checkpoint(std::move(opened), source, options, /*keep_architecture=*/true);
+  entry->torch_model = checked.model;
+  entry->model = checked.model;
+  entry->architecture = std::move(checked.architecture);
+  entry->load_ns = checked.timings.read_ns + checked.timings.check_ns;
+  entry->warmup_ns = checked.timings.warmup_ns;
   entry->loaded_ns = now_ns();
-  entry->warmup_ns = entry->loaded_ns - warmup_start;
+  load_time.record(entry->load_ns);
   warmup_time.record(entry->warmup_ns);
 
-  struct stat st {};
-  if (::stat(target.c_str(), &st) != 0 || !(identity_of(st) == identity)) {
-    skipped = "changed while it was loading; its next event loads it again";
+  if (internal::identity_now(file.target) != std::optional<FileIdentity>(file.identity)) {
+    skip = Skip{"changed while it was loading; its next event loads it again", LogLevel::kInfo};
     return nullptr;
   }
   return entry;
 }
 
-LoadOutcome ModelRegistry::Impl::process(const Request& request) {
+LoadOutcome ModelRegistry::Impl::refuse(const Request& request, const Attempt& attempt, ErrorCode code,
+                                        const std::string& message) {
+  {
+    MutexLock lock(refused_mutex);
+    ++refused[code];
+  }
+  if (attempt.read) load_time.record(now_ns() - attempt.read_start_ns);  // refused after the file was read
+  if (attempt.loading && attempt.version) {
+    MutexLock lock(state_mutex);
+    lifecycle->refuse(*attempt.version);
+  }
+  LoadOutcome outcome;
+  outcome.status = LoadOutcome::Status::kRefused;
+  outcome.version = attempt.version.value_or(0);
+  outcome.error = code;
+  outcome.message = message;
+  log(code == ErrorCode::kInternal ? LogLevel::kError : LogLevel::kWarning,
+      "refused (" + std::string(to_string(code)) + "): " + message, request.path, code, attempt.version);
+  return outcome;
+}
+
+// A file that fails the way a partly written one does, and is still changing (or changed within settle_time),
+// goes back to the queue for after it settles: quiet, not counted refused.
+bool ModelRegistry::Impl::defer_if_unsettled(Request& request, const Attempt& attempt, const Error& e) {
+  if (!partial_write_symptom(e.code()) || request.retries >= kMaxSettleRetries) return false;
+  const auto now = internal::identity_now(request.path);
+  const auto settle_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(config.settle_time).count();
+  const bool changed = !now || !attempt.identity || *now != *attempt.identity;
+  const bool recent = now && wall_ns() - now->mtime_ns < settle_ns;
+  if (!changed && !recent) return false;
+  if (attempt.loading && attempt.version) {
+    MutexLock lock(state_mutex);
+    lifecycle->abandon(*attempt.version);
+  }
+  ++request.retries;
+  request.not_before_ns = now_ns() + settle_ns;
+  log(LogLevel::kDebug,
+      request.path.string() + ": looks partly written (" + e.what() + "); retrying once it has not changed for " +
+          millis(settle_ns),
+      request.path, std::nullopt, attempt.version);
+  {
+    MutexLock lock(queue_mutex);
+    deferred.push_back(request);
+  }
+  queue_cv.notify_one();
+  return true;
+}
+
+LoadOutcome ModelRegistry::Impl::process(Request& request, bool& deferred_now) {
   // Like the CPU runner's workers: take the process-wide intra-op thread count (make_cpu_backend sets it, maybe
   // after this thread started), so freezing and warm-up do not fan out over every core next to the workers.
   at::init_num_threads();
   const std::string source = request.path.string();
   LoadOutcome outcome;
+  Attempt attempt;
   const auto ignore = [&](const std::string& reason, LogLevel level) {
     ignored.add();
     outcome.status = LoadOutcome::Status::kIgnored;
+    outcome.version = attempt.version.value_or(0);
     outcome.message = source + ": ignored: " + reason;
-    log(level, outcome.message, request.path, std::nullopt, outcome.version);
+    log(level, outcome.message, request.path, std::nullopt, attempt.version);
     return outcome;
   };
-  if (config.version_source == VersionSource::kFileName && !request.name_version) {
-    return ignore("no version in the file name (pattern '" + config.version_pattern + "')", LogLevel::kInfo);
-  }
-  if (config.version_source == VersionSource::kFileName) {
-    outcome.version = *request.name_version;
-    if (!request.forced) {
-      std::optional<Skip> skip;
-      {
-        std::lock_guard lock(state_mutex);
-        skip = not_wanted(*request.name_version);
-      }
-      if (skip) return ignore(skip->reason, skip->level);
-    }
-  }
-  std::shared_ptr<Entry> entry;
-  std::string skipped;
+  // Every path below catches: nothing a file or an API call does may end the loader thread.
   try {
-    entry = load_entry(request, skipped);
-  } catch (const Error& e) {
-    {
-      std::lock_guard lock(refused_mutex);
-      ++refused[e.code()];
+    if (config.version_source == VersionSource::kFileName && !request.name_version) {
+      internal::check_file_safety(request.path, file_options());
+      return ignore("no version in the file name (pattern '" + config.version_pattern + "')", LogLevel::kInfo);
     }
-    outcome.status = LoadOutcome::Status::kRefused;
-    outcome.error = e.code();
-    outcome.message = e.what();
-    log(LogLevel::kWarning, "refused (" + std::string(to_string(e.code())) + "): " + outcome.message, request.path,
-        e.code(), outcome.version);
-    return outcome;
-  } catch (const std::exception& e) {
-    {
-      std::lock_guard lock(refused_mutex);
-      ++refused[ErrorCode::kModelError];
+    std::optional<Skip> skip;
+    std::shared_ptr<Entry> entry;
+    try {
+      entry = load_entry(request, attempt, skip);
+    } catch (const Error& e) {
+      if (defer_if_unsettled(request, attempt, e)) {
+        deferred_now = true;
+        return outcome;
+      }
+      throw;
     }
-    outcome.status = LoadOutcome::Status::kRefused;
-    outcome.error = ErrorCode::kModelError;
-    outcome.message = source + ": " + e.what();
-    log(LogLevel::kWarning, "refused (model_error): " + outcome.message, request.path, ErrorCode::kModelError,
-        outcome.version);
-    return outcome;
-  }
-  if (!entry) return ignore(skipped, LogLevel::kInfo);
-  loaded.add();
-  return decide(std::move(entry), request.forced);
-}
-
-void ModelRegistry::Impl::publish(std::shared_ptr<const Entry> entry) {
-  // A reload of the served version replaces it in place; anything else makes the served one the rollback target.
-  if (current && current->version != entry->version) previous = current;
-  if (candidate && candidate->version <= entry->version) candidate.reset();
-  const bool first = current == nullptr;
-  current = std::move(entry);
-  slot->publish(current->model);
-  // Relaxed: a gauge for metrics; the slot's publish is what orders the model for workers.
-  current_version.store(current->version, std::memory_order_relaxed);
-  newest = std::max(newest, current->version);
-  if (!first) swaps.add();
-}
-
-LoadOutcome ModelRegistry::Impl::decide(std::shared_ptr<const Entry> entry, bool forced) {
-  LoadOutcome outcome;
-  outcome.version = entry->version;
-  const fs::path path = entry->source;
-  const std::string what = entry->source + " (version " + std::to_string(entry->version) + ", " +
-                           (entry->kind == CheckpointKind::kWeights ? "weights" : "torchscript") + ", load " +
-                           millis(entry->load_ns) + ", warm-up " + millis(entry->warmup_ns) + ")";
-  std::unique_lock lock(state_mutex);
-  known_files[entry->version] = entry->source;
-  if (known_files.size() > kKnownFilesLimit) known_files.erase(known_files.begin());
-  const bool is_pinned = pinned && *pinned == entry->version;
-  const bool replaces_current = current && current->version == entry->version;
-  if (is_pinned || (!pinned && (!current || entry->version > current->version)) || (forced && replaces_current)) {
-    publish(entry);
-    outcome.status = LoadOutcome::Status::kPublished;
-  } else if (forced && previous && previous->version == entry->version) {
-    previous = std::move(entry);
-    outcome.status = LoadOutcome::Status::kRetained;
-  } else if ((pinned && entry->version > newest) || (forced && candidate && candidate->version == entry->version)) {
-    newest = std::max(newest, entry->version);
-    candidate = std::move(entry);
-    outcome.status = LoadOutcome::Status::kRetained;
-  } else {
-    lock.unlock();
+    if (!entry) {
+      if (attempt.loading && attempt.version) {
+        MutexLock lock(state_mutex);
+        lifecycle->abandon(*attempt.version);
+      }
+      return ignore(skip ? skip->reason : "not wanted", skip ? skip->level : LogLevel::kInfo);
+    }
+    loaded.add();
+    if (entry->model->engine() != "native") libtorch_loaded.add();
+    internal::loader_fault_point("decide");
+    outcome.version = entry->version;
+    const std::string what = entry->source + " (version " + std::to_string(entry->version) + ", " +
+                             (entry->kind == CheckpointKind::kWeights ? "weights" : "torchscript") + ", engine " +
+                             entry->model->engine() + ", load " + millis(entry->load_ns) + ", warm-up " +
+                             millis(entry->warmup_ns) + ")" +
+                             (entry->model->engine_note().empty() ? "" : "; " + entry->model->engine_note());
+    internal::Lifecycle::Placement placement;
+    {
+      MutexLock lock(state_mutex);
+      placement = lifecycle->place(entry, request.forced);
+    }
+    outcome.status = placement.status;
+    switch (placement.status) {
+      case LoadOutcome::Status::kPublished:
+        outcome.message = "published " + what;
+        if (placement.restart) outcome.message += " as a restarted run's version (versions start again from it)";
+        log(placement.restart ? LogLevel::kWarning : LogLevel::kInfo, outcome.message, request.path, std::nullopt,
+            outcome.version);
+        return outcome;
+      case LoadOutcome::Status::kRetained:
+        outcome.message = "loaded " + what + "; still serving " + std::to_string(placement.served);
+        log(LogLevel::kInfo, outcome.message, request.path, std::nullopt, outcome.version);
+        return outcome;
+      case LoadOutcome::Status::kIgnored:
+      case LoadOutcome::Status::kRefused:
+        break;
+    }
     ignored.add();
     outcome.status = LoadOutcome::Status::kIgnored;
     outcome.message = what + ": valid, but not newer than the served version";
-    log(LogLevel::kInfo, outcome.message, path, std::nullopt, outcome.version);
+    log(LogLevel::kInfo, outcome.message, request.path, std::nullopt, outcome.version);
     return outcome;
+  } catch (const Error& e) {
+    return refuse(request, attempt, e.code(), e.what());
+  } catch (const std::exception& e) {
+    if (internal::is_torch_error(e)) {  // LibTorch threw outside a check that names its step
+      return refuse(request, attempt, ErrorCode::kModelError, source + ": " + internal::torch_error_line(e));
+    }
+    return refuse(request, attempt, ErrorCode::kInternal, source + ": unexpected exception: " + e.what());
+  } catch (...) {
+    return refuse(request, attempt, ErrorCode::kInternal, source + ": unexpected exception of unknown type");
   }
-  const auto served = current->version;
-  lock.unlock();
-  if (outcome.status == LoadOutcome::Status::kPublished) {
-    outcome.message = "published " + what;
-  } else {
-    outcome.message = "loaded " + what + "; still serving " + std::to_string(served);
-  }
-  log(LogLevel::kInfo, outcome.message, path, std::nullopt, outcome.version);
-  return outcome;
 }
 
 LoadOutcome ModelRegistry::Impl::submit_and_wait(const fs::path& path) {
   auto done = std::make_shared<std::promise<LoadOutcome>>();
   auto future = done->get_future();
   {
-    std::lock_guard lock(queue_mutex);
+    MutexLock lock(queue_mutex);
     if (stopping) {
       LoadOutcome outcome;
       outcome.message = path.string() + ": ignored: the registry is shutting down";
       return outcome;
     }
-    queue.push_back(Request{path, /*forced=*/true, /*initial=*/false, version_from_name(path), std::move(done)});
+    Request request;
+    request.path = path;
+    request.forced = true;
+    request.name_version = version_from_name(path);
+    request.done = std::move(done);
+    queue.push_back(std::move(request));
   }
   queue_cv.notify_one();
   return future.get();
+}
+
+// Waits for offers (or a deferred retry falling due) and moves them into `batch`; empty when stopping.
+void ModelRegistry::Impl::take_work(std::deque<Request>& batch) {
+  MutexLock lock(queue_mutex);
+  for (;;) {
+    if (stopping) return;
+    const std::int64_t now = now_ns();
+    std::int64_t next = 0;
+    for (auto it = deferred.begin(); it != deferred.end();) {
+      // A fresh report of the same file supersedes its deferred retry (a blocking caller's stays).
+      const bool superseded =
+          !it->done && std::any_of(queue.begin(), queue.end(), [&](const Request& r) { return r.path == it->path; });
+      if (superseded) {
+        it = deferred.erase(it);
+      } else if (it->not_before_ns <= now) {
+        batch.push_back(std::move(*it));
+        it = deferred.erase(it);
+      } else {
+        next = next == 0 ? it->not_before_ns : std::min(next, it->not_before_ns);
+        ++it;
+      }
+    }
+    for (auto& request : queue) batch.push_back(std::move(request));
+    queue.clear();
+    if (!batch.empty()) return;
+    if (next == 0) {
+      queue_cv.wait(lock.native());
+    } else {
+      queue_cv.wait_for(lock.native(), std::chrono::nanoseconds(next - now));
+    }
+  }
 }
 
 void ModelRegistry::Impl::loader_main() {
   if (config.loader_priority == LoaderPriority::kLow) {
     // On Linux, PRIO_PROCESS with a thread id sets that thread's nice value only.
     if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19) != 0) {
-      log(LogLevel::kWarning, "cannot lower the loader thread's priority: " + errno_text(errno));
+      log(LogLevel::kWarning, std::string("cannot lower the loader thread's priority: ") + std::strerror(errno));
     }
   } else if (config.loader_priority == LoaderPriority::kBackground) {
     sched_param param{};
     if (const int rc = ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &param); rc != 0) {
-      log(LogLevel::kWarning, "cannot make the loader thread SCHED_IDLE: " + errno_text(rc));
+      log(LogLevel::kWarning, std::string("cannot make the loader thread SCHED_IDLE: ") + std::strerror(rc));
     }
   }
   for (;;) {
     std::deque<Request> batch;
-    {
-      std::unique_lock lock(queue_mutex);
-      queue_cv.wait(lock, [this] { return stopping || !queue.empty(); });
-      if (stopping) return;  // the destructor answers what is left
-      batch.swap(queue);
+    try {
+      take_work(batch);
+      if (batch.empty()) return;  // stopping: the destructor answers what is left
+      // Newest file-name version first: of a backlog, the first good file publishes and the older ones are
+      // then skipped after their safety checks. Blocking requests keep their place among equals.
+      std::stable_sort(batch.begin(), batch.end(), [](const Request& a, const Request& b) {
+        return a.name_version.has_value() && (!b.name_version || *a.name_version > *b.name_version);
+      });
+    } catch (...) {
+      // Only allocation can fail here; the requests taken are answered below with an ignored outcome.
+      log(LogLevel::kError, "loader: cannot take work; dropping " + std::to_string(batch.size()) + " request(s)");
     }
-    // Newest file-name version first: of a backlog, the first good file publishes and the older ones are
-    // then skipped before loading. Blocking requests keep their place among equals.
-    std::stable_sort(batch.begin(), batch.end(), [](const Request& a, const Request& b) {
-      return a.name_version.has_value() && (!b.name_version || *a.name_version > *b.name_version);
-    });
     for (auto& request : batch) {
       // Acquire pairs with the release store in ~ModelRegistry: stop between files of a backlog.
       if (stop_flag.load(std::memory_order_acquire)) {
         if (request.done) request.done->set_value(LoadOutcome{});
         continue;
       }
-      LoadOutcome outcome = process(request);
-      if (request.done) request.done->set_value(std::move(outcome));
+      bool deferred_now = false;
+      LoadOutcome outcome = process(request, deferred_now);  // never throws (it catches everything)
+      if (request.done && !deferred_now) {
+        try {
+          request.done->set_value(std::move(outcome));
+        } catch (...) {
+          // Already answered: nothing else to do.
+        }
+      }
     }
   }
 }
@@ -706,13 +551,31 @@ std::unique_ptr<ModelRegistry> ModelRegistry::create(RegistryConfig config, cons
     throw Error(ErrorCode::kInvalidConfig,
                 "registry: version_pattern '" + config.version_pattern + "' needs a group for the version");
   }
+  if (config.settle_time.count() < 0) throw Error(ErrorCode::kInvalidConfig, "registry: settle_time must be >= 0");
   impl->config = std::move(config);
-  impl->pinned = impl->config.pinned_version;
+  Impl* raw = impl.get();
+  {
+    MutexLock lock(impl->state_mutex);
+    impl->lifecycle =
+        std::make_unique<internal::Lifecycle>(impl->config.accept_version_restart, impl->config.pinned_version,
+                                              [raw](const internal::Lifecycle::EntryPtr& entry, bool first) {
+                                                raw->slot->publish(entry->model);
+                                                // Relaxed: a gauge for metrics; the slot's publish is what orders the
+                                                // model for workers.
+                                                raw->current_version.store(entry->version, std::memory_order_relaxed);
+                                                if (!first) raw->swaps.add();
+                                              });
+  }
 
-  Request request{initial, /*forced=*/true, /*initial=*/true, impl->version_from_name(initial), nullptr};
-  std::string skipped;
-  std::shared_ptr<Entry> entry = impl->load_entry(request, skipped);
-  if (!entry) throw Error(ErrorCode::kFileNotFound, initial.string() + ": " + skipped);
+  Request request;
+  request.path = initial;
+  request.forced = true;
+  request.initial = true;
+  request.name_version = impl->version_from_name(initial);
+  Impl::Attempt attempt;
+  std::optional<Impl::Skip> skip;
+  std::shared_ptr<Entry> entry = impl->load_entry(request, attempt, skip);
+  if (!entry) throw Error(ErrorCode::kFileNotFound, initial.string() + ": " + (skip ? skip->reason : "not loaded"));
   if (entry->kind != CheckpointKind::kTorchScript) {
     throw Error(ErrorCode::kUnsupported, initial.string() + ": the initial checkpoint must be a TorchScript archive");
   }
@@ -721,14 +584,13 @@ std::unique_ptr<ModelRegistry> ModelRegistry::create(RegistryConfig config, cons
   if (load.expected_input_width == 0) load.expected_input_width = entry->model->input_width();
   if (load.expected_schema_hash.empty()) load.expected_schema_hash = entry->model->metadata().feature_schema_hash;
   impl->loaded.add();
+  if (entry->model->engine() != "native") impl->libtorch_loaded.add();
   {
-    std::lock_guard lock(impl->state_mutex);
-    impl->known_files[entry->version] = entry->source;
-    impl->publish(entry);
+    MutexLock lock(impl->state_mutex);
+    impl->lifecycle->place_initial(entry);
   }
   impl->log(LogLevel::kInfo, "serving " + entry->source + " (version " + std::to_string(entry->version) + ")", initial,
             std::nullopt, entry->version);
-  Impl* raw = impl.get();
   impl->loader = std::thread([raw] { raw->loader_main(); });
   return std::unique_ptr<ModelRegistry>(new ModelRegistry(std::move(impl)));
 }
@@ -737,16 +599,25 @@ ModelRegistry::ModelRegistry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 ModelRegistry::~ModelRegistry() {
   std::deque<Request> left;
+  std::vector<Request> deferred;
   {
-    std::lock_guard lock(impl_->queue_mutex);
+    MutexLock lock(impl_->queue_mutex);
     impl_->stopping = true;
     left.swap(impl_->queue);
+    deferred.swap(impl_->deferred);
   }
   // Release pairs with the acquire load in loader_main().
   impl_->stop_flag.store(true, std::memory_order_release);
   impl_->queue_cv.notify_all();
   impl_->loader.join();
+  {
+    MutexLock lock(impl_->queue_mutex);
+    for (auto& request : impl_->deferred) deferred.push_back(std::move(request));  // deferred while stopping
+  }
   for (auto& request : left) {
+    if (request.done) request.done->set_value(LoadOutcome{});
+  }
+  for (auto& request : deferred) {
     if (request.done) request.done->set_value(LoadOutcome{});
   }
 }
@@ -754,9 +625,11 @@ ModelRegistry::~ModelRegistry() {
 std::shared_ptr<ModelSlot> ModelRegistry::slot() const noexcept { return impl_->slot; }
 
 void ModelRegistry::offer(const fs::path& path) {
-  Request request{path, /*forced=*/false, /*initial=*/false, impl_->version_from_name(path), nullptr};
+  Request request;
+  request.path = path;
+  request.name_version = impl_->version_from_name(path);
   {
-    std::lock_guard lock(impl_->queue_mutex);
+    MutexLock lock(impl_->queue_mutex);
     if (impl_->stopping) return;
     impl_->queue.push_back(std::move(request));
   }
@@ -766,60 +639,40 @@ void ModelRegistry::offer(const fs::path& path) {
 LoadOutcome ModelRegistry::load(const fs::path& path) { return impl_->submit_and_wait(path); }
 
 LoadOutcome ModelRegistry::reload(std::optional<std::uint64_t> version) {
-  fs::path path;
+  std::optional<std::string> path;
+  std::uint64_t wanted = 0;
   {
-    std::lock_guard lock(impl_->state_mutex);
-    const std::uint64_t wanted = version.value_or(impl_->current->version);
-    const auto it = impl_->known_files.find(wanted);
-    if (it == impl_->known_files.end()) {
-      throw Error(ErrorCode::kInvalidConfig, "registry: no file is known for version " + std::to_string(wanted));
-    }
-    path = it->second;
+    MutexLock lock(impl_->state_mutex);
+    wanted = version.value_or(impl_->lifecycle->current()->version);
+    path = impl_->lifecycle->file_of(wanted);
   }
-  return impl_->submit_and_wait(path);
+  if (!path) throw Error(ErrorCode::kInvalidConfig, "registry: no file is known for version " + std::to_string(wanted));
+  return impl_->submit_and_wait(*path);
 }
 
 std::shared_ptr<const Model> ModelRegistry::current() const { return impl_->slot->current(); }
 
 std::uint64_t ModelRegistry::current_version() const {
-  std::lock_guard lock(impl_->state_mutex);
-  return impl_->current->version;
+  MutexLock lock(impl_->state_mutex);
+  return impl_->lifecycle->current()->version;
 }
 
 std::vector<VersionInfo> ModelRegistry::versions() const {
-  std::vector<VersionInfo> list;
-  std::lock_guard lock(impl_->state_mutex);
-  for (const auto* entry : {&impl_->previous, &impl_->current, &impl_->candidate}) {
-    if (!*entry) continue;
-    const Entry& e = **entry;
-    list.push_back(
-        VersionInfo{e.version, e.kind, e.source, entry == &impl_->current, entry == &impl_->previous, e.loaded_ns});
-  }
-  std::sort(list.begin(), list.end(), [](const VersionInfo& a, const VersionInfo& b) { return a.version < b.version; });
-  return list;
+  MutexLock lock(impl_->state_mutex);
+  return impl_->lifecycle->versions();
 }
 
 std::optional<std::uint64_t> ModelRegistry::pinned() const {
-  std::lock_guard lock(impl_->state_mutex);
-  return impl_->pinned;
+  MutexLock lock(impl_->state_mutex);
+  return impl_->lifecycle->pinned();
 }
 
 bool ModelRegistry::pin(std::uint64_t version) {
-  fs::path path;
+  std::string path;
   bool served = false;
   {
-    std::lock_guard lock(impl_->state_mutex);
-    impl_->pinned = version;
-    served = impl_->current->version == version;
-    for (const auto* entry : {&impl_->previous, &impl_->candidate}) {
-      if (!served && *entry && (*entry)->version == version) {
-        impl_->publish(*entry);
-        served = true;
-      }
-    }
-    if (const auto it = impl_->known_files.find(version); !served && it != impl_->known_files.end()) {
-      path = it->second;
-    }
+    MutexLock lock(impl_->state_mutex);
+    served = impl_->lifecycle->pin(version, path);
   }
   const std::string what = "pinned version " + std::to_string(version);
   if (served) {
@@ -830,7 +683,7 @@ bool ModelRegistry::pin(std::uint64_t version) {
     impl_->log(LogLevel::kInfo, what + "; serving it when its file arrives", {}, std::nullopt, version);
     return false;
   }
-  impl_->log(LogLevel::kInfo, what + "; loading " + path.string() + " again", path, std::nullopt, version);
+  impl_->log(LogLevel::kInfo, what + "; loading " + path + " again", path, std::nullopt, version);
   impl_->submit_and_wait(path);
   return current_version() == version;
 }
@@ -838,15 +691,8 @@ bool ModelRegistry::pin(std::uint64_t version) {
 std::uint64_t ModelRegistry::unpin() {
   std::uint64_t served = 0;
   {
-    std::lock_guard lock(impl_->state_mutex);
-    impl_->pinned.reset();
-    std::shared_ptr<const Entry> best = impl_->current;
-    for (const auto* entry : {&impl_->previous, &impl_->candidate}) {
-      if (*entry && (*entry)->version > best->version) best = *entry;
-    }
-    if (best != impl_->current) impl_->publish(best);
-    impl_->candidate.reset();
-    served = impl_->current->version;
+    MutexLock lock(impl_->state_mutex);
+    served = impl_->lifecycle->unpin();
   }
   impl_->log(LogLevel::kInfo, "unpinned; serving the latest version " + std::to_string(served), {}, std::nullopt,
              served);
@@ -854,36 +700,46 @@ std::uint64_t ModelRegistry::unpin() {
 }
 
 std::uint64_t ModelRegistry::rollback() {
-  std::uint64_t from = 0, to = 0;
+  std::pair<std::uint64_t, std::uint64_t> from_to;
   {
-    std::lock_guard lock(impl_->state_mutex);
-    if (!impl_->previous) throw Error(ErrorCode::kInvalidConfig, "registry: no previous version to roll back to");
-    from = impl_->current->version;
-    impl_->pinned = impl_->previous->version;
-    impl_->publish(impl_->previous);  // the served version becomes the rollback target, so it can be undone
-    impl_->rollbacks.add();
-    to = impl_->current->version;
+    MutexLock lock(impl_->state_mutex);
+    from_to = impl_->lifecycle->rollback();
+  }
+  impl_->rollbacks.add();
+  impl_->log(LogLevel::kWarning,
+             "rolled back from version " + std::to_string(from_to.first) + " to " + std::to_string(from_to.second) +
+                 " (pinned; unpin() resumes the latest)",
+             {}, std::nullopt, from_to.second);
+  return from_to.second;
+}
+
+void ModelRegistry::reset_versions() {
+  std::uint64_t served = 0;
+  {
+    MutexLock lock(impl_->state_mutex);
+    impl_->lifecycle->reset_versions();
+    served = impl_->lifecycle->current()->version;
   }
   impl_->log(LogLevel::kWarning,
-             "rolled back from version " + std::to_string(from) + " to " + std::to_string(to) +
-                 " (pinned; unpin() resumes the latest)",
-             {}, std::nullopt, to);
-  return to;
+             "versions reset: the next checkpoint that passes every check is served whatever its version (serving " +
+                 std::to_string(served) + ")",
+             {}, std::nullopt, served);
 }
 
 RegistryMetricsSnapshot ModelRegistry::metrics() const {
   RegistryMetricsSnapshot s;
   s.swaps = impl_->swaps.load();
   s.loaded = impl_->loaded.load();
+  s.loaded_on_libtorch = impl_->libtorch_loaded.load();
   s.ignored = impl_->ignored.load();
   s.rollbacks = impl_->rollbacks.load();
   {
-    std::lock_guard lock(impl_->refused_mutex);
+    MutexLock lock(impl_->refused_mutex);
     s.refused = impl_->refused;
   }
   s.load = impl_->load_time.snapshot();
   s.warm_up = impl_->warmup_time.snapshot();
-  // Relaxed: a gauge (see publish()).
+  // Relaxed: a gauge (see the publish callback in create()).
   s.current_version = impl_->current_version.load(std::memory_order_relaxed);
   s.pinned_version = pinned();
   return s;

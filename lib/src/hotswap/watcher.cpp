@@ -14,7 +14,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstring>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -90,16 +89,9 @@ struct CheckpointWatcher::Impl {
   std::thread thread;
   std::once_flag stop_once;
 
-  void log(const std::string& message) const {
-    if (config.log) {
-      try {
-        config.log(message);
-      } catch (...) {
-        // A failing sink must not stop the watcher.
-      }
-    } else {
-      std::cerr << "tickinfer watcher: " << message << '\n';
-    }
+  // emit_log never throws: a failing sink must not stop the watcher.
+  void log(LogLevel level, const std::string& message, const fs::path& path = {}) const {
+    emit_log(config.log, LogRecord{level, "watcher", message, path, std::nullopt, std::nullopt});
   }
 
   // inotify mode: reports `path` unless it is unchanged since its last report (or `force`).
@@ -116,9 +108,9 @@ struct CheckpointWatcher::Impl {
     try {
       callback(path);
     } catch (const std::exception& e) {
-      log("callback threw for " + path.string() + ": " + e.what());
+      log(LogLevel::kError, "callback threw for " + path.string() + ": " + e.what(), path);
     } catch (...) {
-      log("callback threw for " + path.string());
+      log(LogLevel::kError, "callback threw for " + path.string(), path);
     }
   }
 
@@ -143,7 +135,7 @@ struct CheckpointWatcher::Impl {
       const std::string name = it->path().filename().string();
       if (!is_ignored_checkpoint_name(name) && !it->is_directory(ec)) found.push_back(it->path());
     }
-    if (ec) log("cannot list " + config.directory.string() + ": " + ec.message());
+    if (ec) log(LogLevel::kWarning, "cannot list " + config.directory.string() + ": " + ec.message(), config.directory);
     std::sort(found.begin(), found.end());
     if (force) last_reported.clear();
     for (const auto& path : found) report_changed(path, force);
@@ -153,7 +145,7 @@ struct CheckpointWatcher::Impl {
     inotify->async_read_some(boost::asio::buffer(buffer), [this](const boost::system::error_code& ec, std::size_t n) {
       if (ec == boost::asio::error::operation_aborted) return;
       if (ec) {
-        log("inotify read failed (" + ec.message() + "); polling instead");
+        log(LogLevel::kWarning, "inotify read failed (" + ec.message() + "); polling instead", config.directory);
         start_polling(/*report_present=*/true);
         return;
       }
@@ -164,7 +156,8 @@ struct CheckpointWatcher::Impl {
         const char* name = buffer.data() + offset + sizeof(inotify_event);
         offset += sizeof(inotify_event) + event.len;
         if ((event.mask & IN_Q_OVERFLOW) != 0) {
-          log("inotify queue overflowed; rescanning " + config.directory.string());
+          log(LogLevel::kWarning, "inotify queue overflowed; rescanning " + config.directory.string(),
+              config.directory);
           report_all(/*force=*/false);
         } else if ((event.mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) != 0) {
           lost_watch = true;
@@ -173,7 +166,9 @@ struct CheckpointWatcher::Impl {
         }
       }
       if (lost_watch) {
-        log("lost the inotify watch on " + config.directory.string() + " (removed or moved?); polling instead");
+        log(LogLevel::kWarning,
+            "lost the inotify watch on " + config.directory.string() + " (removed or moved?); polling instead",
+            config.directory);
         start_polling(/*report_present=*/true);
         return;
       }
@@ -218,7 +213,7 @@ struct CheckpointWatcher::Impl {
       now.emplace(name, Seen{*f, false});
     }
     if (ec) {
-      log("cannot list " + config.directory.string() + ": " + ec.message());
+      log(LogLevel::kWarning, "cannot list " + config.directory.string() + ": " + ec.message(), config.directory);
       return;
     }
     std::vector<fs::path> ready;
@@ -277,7 +272,9 @@ std::unique_ptr<CheckpointWatcher> CheckpointWatcher::create(const WatcherConfig
     if (!inotify_ok && config.mode == WatchMode::kInotify) {
       throw Error(ErrorCode::kUnsupported, "checkpoint watcher: " + config.directory.string() + ": " + why);
     }
-    if (!inotify_ok) impl->log(why + "; polling " + config.directory.string() + " instead");
+    if (!inotify_ok) {
+      impl->log(LogLevel::kWarning, why + "; polling " + config.directory.string() + " instead", config.directory);
+    }
   }
 
   Impl* raw = impl.get();

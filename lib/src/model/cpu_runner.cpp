@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "model/native/native_runner.hpp"
 #include "model/torch_error.hpp"
 #include "model/torch_model.hpp"
 #include "tickinfer/error.hpp"
@@ -53,6 +54,22 @@ class CpuRunner final : public Runner {
   }
 
   std::span<const float> run(const Model& model, std::size_t rows) override {
+    // A model with a validated native plan (a TorchScript model loaded with engine auto/native, or an ONNX
+    // model) runs on the native engine: no interpreter, no allocation after the first batch of a new version.
+    if (plans_.can_run(model)) {
+      if (model.input_width() != width_) {
+        throw std::runtime_error("cpu runner: " + model.source() + " has " + std::to_string(model.input_width()) +
+                                 " input features, the runner stages " + std::to_string(width_));
+      }
+      if (rows > max_batch_)
+        throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " +
+                                std::to_string(max_batch_));
+      const std::size_t count = rows * model.output_width();
+      if (count > output_.size()) output_.resize(max_batch_ * model.output_width());  // a wider model: once
+      if (rows == 0) return {};
+      plans_.run(input_data_, rows, output_.data());
+      return {output_.data(), count};
+    }
     const auto* torch_model = dynamic_cast<const internal::TorchModel*>(&model);
     if (torch_model == nullptr)
       throw std::runtime_error("cpu runner: " + model.source() + " is not a TorchScript model");
@@ -111,6 +128,7 @@ class CpuRunner final : public Runner {
   torch::jit::Stack stack_;        // reused: capacity stays, so forward's argument passing does not allocate
   std::vector<float> output_;
   std::thread::id thread_;
+  native::PlanRunner plans_{max_batch_};  // after max_batch_: initialised from it
 };
 
 class CpuBackend final : public Backend {

@@ -18,6 +18,9 @@ inline std::string torch_error_text(const std::exception& e) {
   return e.what();
 }
 
+/// Whether `e` came from LibTorch (c10::Error and its subclasses).
+inline bool is_torch_error(const std::exception& e) { return dynamic_cast<const c10::Error*>(&e) != nullptr; }
+
 /// The first line of torch_error_text(): for one-line logs and refusal reasons.
 inline std::string torch_error_line(const std::exception& e) {
   std::string text = torch_error_text(e);

@@ -9,7 +9,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "model/native/native_model.hpp"
+#include "model/native/plan.hpp"
 #include "tickinfer/model.hpp"
 #include "tickinfer/torchscript.hpp"
 
@@ -17,7 +20,7 @@ namespace tickinfer::internal {
 
 /// A loaded (normally frozen and optimised) TorchScript module on one device. Immutable, so workers
 /// may run it concurrently: the JIT's graph executor is thread-safe for forward().
-class TorchModel final : public Model {
+class TorchModel final : public Model, public native::HasNativePlan {
  public:
   /// `module` must be in eval mode and have forward(self, Tensor) -> Tensor (load_torchscript checks).
   TorchModel(torch::jit::Module module, c10::Device device, ModelMetadata metadata, std::uint64_t version,
@@ -38,13 +41,23 @@ class TorchModel final : public Model {
   /// tensor as produced (on device()). Throws std::runtime_error if forward does not return a Tensor.
   torch::Tensor forward(const torch::Tensor& input) const;
 
+  /// The native plan that runs this model instead of LibTorch (validated against forward() at load), or null.
+  const std::shared_ptr<const native::Plan>& native_plan() const noexcept override { return native_; }
+  /// For the loader, before the model is shared: attach a validated plan (engine "native"), or say why not.
+  void use_native(std::shared_ptr<const native::Plan> plan) {
+    native_ = std::move(plan);
+    set_engine("native", "");
+  }
+  void note_libtorch(std::string why) { set_engine("libtorch", std::move(why)); }
+
  private:
+  std::shared_ptr<const native::Plan> native_;
   torch::jit::Module module_;
   torch::jit::Function* forward_;  // owned by module_'s compilation unit
   c10::Device device_;
 };
 
-/// What a TorchScript archive holds after the structural and metadata checks, before freezing.
+/// What a checkpoint holds after the structural and metadata checks, before freezing.
 struct TorchArchive {
   torch::jit::Module module;  // eval mode, on `device`, not frozen (parameters still settable)
   c10::Device device = c10::kCPU;
@@ -55,14 +68,41 @@ struct TorchArchive {
 /// or on machines without a GPU, Error(kInvalidConfig) for anything else.
 c10::Device parse_device(std::string_view device);
 
-/// Steps 1-5 of load_torchscript: kFileNotFound, kNotTorchScript, kTruncatedArchive, kMissingMetadata,
-/// kMalformedMetadata. Every message names `path`.
-TorchArchive open_torchscript(const std::filesystem::path& path, c10::Device device);
+/// A checkpoint read and structurally checked: its kind, and the unfrozen module with its metadata (for a
+/// weights-only file: the base architecture with the new weights and golden outputs recomputed).
+struct OpenedCheckpoint {
+  CheckpointKind kind = CheckpointKind::kTorchScript;
+  TorchArchive archive;
+  std::int64_t read_ns = 0;  // zip scan, unpickling, weights assignment
+};
 
-/// The rest of load_torchscript: width and schema checks, freeze + optimize_for_inference (if asked),
-/// golden check (skipped when metadata has no golden rows) and warm-up. Errors name `source`.
-/// The weights-only loader calls this after copying new parameters into an open_torchscript() module.
-std::shared_ptr<const TorchModel> finish_torch_model(TorchArchive archive, const std::string& source,
-                                                     const LoadOptions& options);
+/// The one checkpoint path, first half: detects the kind from the zip directory (never unpickling to find
+/// out), bounds every member (options.max_archive_bytes / max_metadata_bytes) before anything is inflated,
+/// then reads it from `bytes` (the file is not opened again). `weights_base`: the architecture a weights-only
+/// file is applied onto; null refuses one (kNotTorchScript: "without TorchScript code"). Throws Error naming
+/// `source`: kNotTorchScript, kTruncatedArchive, kTooLarge, kMissingMetadata, kMalformedMetadata, kUnsupported,
+/// kWeightsMismatch, kNonFiniteOutput, kModelError.
+OpenedCheckpoint open_checkpoint(const std::shared_ptr<const std::vector<char>>& bytes, const std::string& source,
+                                 c10::Device device, const LoadOptions& options, const TorchArchive* weights_base);
+
+struct LoadTimings {
+  std::int64_t read_ns = 0;    // open_checkpoint
+  std::int64_t check_ns = 0;   // interface checks, freeze + optimize, golden, determinism
+  std::int64_t warmup_ns = 0;  // the checked warm-up of every batch size
+};
+
+struct LoadedCheckpoint {
+  CheckpointKind kind = CheckpointKind::kTorchScript;
+  std::shared_ptr<const TorchModel> model;  // frozen and optimised (if asked): what workers run
+  TorchArchive architecture;                // unfrozen copy (when kept): the base for later weights-only files
+  LoadTimings timings;
+};
+
+/// Second half: width, schema and interface checks (options.expected_*), freeze + optimize_for_inference (if
+/// asked), golden check, the same inputs run twice (kNondeterministic), each golden row alone, and the checked
+/// warm-up of options.warmup_batch_sizes (kShapeMismatch, kNonFiniteOutput, kNondeterministic). Errors name
+/// `source`. `keep_architecture`: also return an unfrozen copy of the module.
+LoadedCheckpoint finish_checkpoint(OpenedCheckpoint opened, const std::string& source, const LoadOptions& options,
+                                   bool keep_architecture);
 
 }  // namespace tickinfer::internal

@@ -9,18 +9,21 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <iomanip>
-#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 #include <utility>
 
+#include "model/archive.hpp"
+#include "model/native/plan.hpp"
+#include "model/native/torchscript_frontend.hpp"
 #include "model/torch_error.hpp"
 #include "model/torch_model.hpp"
+#include "model/weights.hpp"
+#include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
 
 namespace tickinfer {
@@ -32,8 +35,8 @@ using json = nlohmann::json;
 // The profiling executor specialises the graph over its first runs; a few per batch size get that done
 // before the model serves.
 constexpr int kWarmupRuns = 3;
-constexpr char kZipMagic[4] = {'P', 'K', '\x03', '\x04'};
 
+using internal::Bytes;
 using internal::shape_of;
 using internal::to_i64;
 using internal::torch_error_line;
@@ -144,6 +147,67 @@ torch::Tensor rows_tensor(const std::vector<std::vector<float>>& rows, std::size
   return tensor.to(device);
 }
 
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + names[i];
+  return out + "]";
+}
+
+// The served version's interface (when given): outputs and input names must not change under a running pipeline.
+void check_interface(const ModelMetadata& meta, const std::string& source, const LoadOptions& options) {
+  const auto differ = [&](const char* what, const std::vector<std::string>& got, const std::vector<std::string>& want) {
+    throw Error(ErrorCode::kInterfaceMismatch,
+                source + ": " + what + " " + join_names(got) + " (" + std::to_string(got.size()) +
+                    ") differ from the served model's " + join_names(want) + " (" + std::to_string(want.size()) +
+                    "); set RegistryConfig::allow_interface_change to accept the change");
+  };
+  if (!options.expected_input_names.empty() && meta.input_names != options.expected_input_names) {
+    differ("input names", meta.input_names, options.expected_input_names);
+  }
+  if (!options.expected_output_names.empty() && meta.output_names != options.expected_output_names) {
+    differ("outputs", meta.output_names, options.expected_output_names);
+  }
+}
+
+bool same_value(float got, float reference, float tolerance) {
+  return std::abs(got - reference) <= tolerance * std::max(1.0f, std::abs(reference));
+}
+
+std::string output_label(const ModelMetadata& meta, std::size_t row, std::size_t column) {
+  return "row " + std::to_string(row) + ", output " + std::to_string(column) + " ('" + meta.output_names[column] + "')";
+}
+
+// Runs `input` ([batch, width]) and checks the result's shape and finiteness; returns it on the CPU.
+torch::Tensor checked_forward(const internal::TorchModel& model, const torch::Tensor& input, const std::string& when) {
+  torch::Tensor output;
+  try {
+    output = model.forward(input);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kModelError, model.source() + ": forward failed " + when + ": " + torch_error_text(e));
+  }
+  output = output.to(torch::kCPU, torch::kFloat).contiguous();
+  const std::int64_t rows = input.size(0);
+  const auto out_width = to_i64(model.output_width());
+  if (output.dim() != 2 || output.size(0) != rows || output.size(1) != out_width) {
+    throw Error(ErrorCode::kShapeMismatch, model.source() + ": " + when + ", forward returned shape " +
+                                               shape_of(output) + ", expected [" + std::to_string(rows) + ", " +
+                                               std::to_string(out_width) + "]");
+  }
+  const float* got = output.data_ptr<float>();
+  const std::size_t width = model.output_width();
+  for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r) {
+    for (std::size_t c = 0; c < width; ++c) {
+      const float value = got[r * width + c];
+      if (!std::isfinite(value)) {
+        throw Error(
+            ErrorCode::kNonFiniteOutput,
+            model.source() + ": " + when + ", " + output_label(model.metadata(), r, c) + " is " + format_value(value));
+      }
+    }
+  }
+  return output;
+}
+
 void check_golden(const internal::TorchModel& model, float tolerance) {
   const ModelMetadata& meta = model.metadata();
   const std::size_t rows = meta.golden_inputs.size();
@@ -184,15 +248,71 @@ void check_golden(const internal::TorchModel& model, float tolerance) {
   }
 }
 
-void warm_up(const internal::TorchModel& model, const std::vector<std::size_t>& batch_sizes) {
+// What each golden row gives on its own (batch 1), after proving the same inputs give the same outputs twice.
+// Both are what the warm-up compares every batch against.
+std::vector<std::vector<float>> reference_rows(const internal::TorchModel& model, float tolerance) {
+  const ModelMetadata& meta = model.metadata();
+  const std::size_t rows = meta.golden_inputs.size();
+  const std::size_t out_width = model.output_width();
+  std::vector<std::vector<float>> reference;
+  if (rows == 0) return reference;
+  const auto input = rows_tensor(meta.golden_inputs, rows, model.input_width(), model.device());
+  const auto first = checked_forward(model, input, "on the golden inputs");
+  const auto second = checked_forward(model, input, "on the golden inputs, run again");
+  const float* a = first.data_ptr<float>();
+  const float* b = second.data_ptr<float>();
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t c = 0; c < out_width; ++c) {
+      if (!same_value(b[r * out_width + c], a[r * out_width + c], tolerance)) {
+        throw Error(ErrorCode::kNondeterministic,
+                    model.source() + ": the golden inputs run twice give different outputs: " +
+                        output_label(meta, r, c) + " was " + format_value(a[r * out_width + c]) + ", then " +
+                        format_value(b[r * out_width + c]) + " (does forward keep state between calls?)");
+      }
+    }
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    const auto single =
+        checked_forward(model, rows_tensor({meta.golden_inputs[r]}, 1, model.input_width(), model.device()),
+                        "at batch size 1 (golden row " + std::to_string(r) + " alone)");
+    const float* got = single.data_ptr<float>();
+    for (std::size_t c = 0; c < out_width; ++c) {
+      if (!same_value(got[c], a[r * out_width + c], tolerance)) {
+        throw Error(ErrorCode::kNondeterministic,
+                    model.source() + ": golden " + output_label(meta, r, c) + " is " + format_value(got[c]) +
+                        " alone and " + format_value(a[r * out_width + c]) + " in a batch of " + std::to_string(rows) +
+                        " (rows of a batch must not depend on each other)");
+      }
+    }
+    reference.emplace_back(got, got + out_width);
+  }
+  return reference;
+}
+
+// Warm-up that checks what it runs: every output of every run at every batch size.
+void warm_up(const internal::TorchModel& model, const std::vector<std::size_t>& batch_sizes,
+             const std::vector<std::vector<float>>& reference, float tolerance) {
+  const ModelMetadata& meta = model.metadata();
+  const std::size_t out_width = model.output_width();
   for (const std::size_t batch : batch_sizes) {
     if (batch == 0) continue;
-    const auto input = rows_tensor(model.metadata().golden_inputs, batch, model.input_width(), model.device());
-    try {
-      for (int i = 0; i < kWarmupRuns; ++i) model.forward(input);
-    } catch (const std::exception& e) {
-      throw Error(ErrorCode::kModelError, model.source() + ": forward failed during warm-up at batch size " +
-                                              std::to_string(batch) + ": " + torch_error_text(e));
+    const auto input = rows_tensor(meta.golden_inputs, batch, model.input_width(), model.device());
+    const std::string when = "during warm-up at batch size " + std::to_string(batch);
+    for (int run = 0; run < kWarmupRuns; ++run) {
+      const auto output = checked_forward(model, input, when);
+      if (reference.empty()) continue;
+      const float* got = output.data_ptr<float>();
+      for (std::size_t r = 0; r < batch; ++r) {
+        const std::vector<float>& alone = reference[r % reference.size()];
+        for (std::size_t c = 0; c < out_width; ++c) {
+          if (!same_value(got[r * out_width + c], alone[c], tolerance)) {
+            throw Error(ErrorCode::kNondeterministic, model.source() + ": " + when + ", " + output_label(meta, r, c) +
+                                                          " is " + format_value(got[r * out_width + c]) +
+                                                          ", the same row alone gives " + format_value(alone[c]) +
+                                                          " (rows of a batch must not depend on each other)");
+          }
+        }
+      }
     }
   }
 }
@@ -222,34 +342,22 @@ torch::Tensor TorchModel::forward(const torch::Tensor& input) const {
   return std::move(stack.back()).toTensor();
 }
 
-TorchArchive open_torchscript(const fs::path& path, c10::Device device) {
-  const std::string source = path.string();
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  if (!fs::exists(status)) throw Error(ErrorCode::kFileNotFound, source + ": no such file");
-  if (!fs::is_regular_file(status)) {
-    throw Error(ErrorCode::kNotTorchScript, source + ": not a regular file, so not a TorchScript archive");
-  }
+OpenedCheckpoint open_checkpoint(const Bytes& bytes, const std::string& source, c10::Device device,
+                                 const LoadOptions& options, const TorchArchive* weights_base) {
+  const std::int64_t start = now_ns();
+  // Every member bounded before LibTorch inflates any of them (it allocates what the directory declares).
+  check_member_sizes(zip_members(*bytes, source), source, options);
 
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ErrorCode::kFileNotFound, source + ": cannot be opened for reading");
-    char magic[sizeof kZipMagic] = {};
-    in.read(magic, sizeof magic);
-    if (in.gcount() != static_cast<std::streamsize>(sizeof magic) || std::memcmp(magic, kZipMagic, sizeof magic) != 0) {
-      throw Error(ErrorCode::kNotTorchScript, source + ": not a TorchScript archive (no zip header)");
-    }
-  }
-
-  // A zip header but an unreadable directory: the file was cut short (e.g. copied while being written).
+  OpenedCheckpoint opened;
   bool has_metadata = false;
   try {
-    caffe2::serialize::PyTorchStreamReader reader(source);
-    if (!reader.hasRecord("constants.pkl")) {
-      throw Error(ErrorCode::kNotTorchScript,
-                  source +
-                      ": a zip archive without TorchScript code (a torch.save() checkpoint? export with "
-                      "torch.jit.script or torch.jit.trace)");
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BytesReader>(bytes));
+    if (reader.hasRecord("constants.pkl")) {
+      opened.kind = CheckpointKind::kTorchScript;
+    } else if (reader.hasRecord("data.pkl")) {
+      opened.kind = CheckpointKind::kWeights;
+    } else {
+      throw Error(ErrorCode::kNotTorchScript, source + ": a zip archive that is neither TorchScript nor torch.save()");
     }
     has_metadata = reader.hasRecord(std::string("extra/") + kMetadataFileName);
   } catch (const Error&) {
@@ -258,27 +366,86 @@ TorchArchive open_torchscript(const fs::path& path, c10::Device device) {
     throw Error(ErrorCode::kTruncatedArchive,
                 source + ": truncated or damaged zip archive (" + torch_error_line(e) + ")");
   }
+
+  if (opened.kind == CheckpointKind::kWeights) {
+    if (weights_base == nullptr) {
+      throw Error(ErrorCode::kNotTorchScript,
+                  source +
+                      ": a zip archive without TorchScript code (a torch.save() checkpoint? export with "
+                      "torch.jit.script or torch.jit.trace)");
+    }
+    opened.archive = apply_weights(*weights_base, read_weights(bytes, source), source);
+    opened.read_ns = now_ns() - start;
+    return opened;
+  }
   if (!has_metadata) {
     throw Error(ErrorCode::kMissingMetadata,
                 source + ": no " + kMetadataFileName + " in the archive (export it with scripts/export_model.py)");
   }
-
-  TorchArchive archive;
-  archive.device = device;
+  opened.archive.device = device;
   torch::jit::ExtraFilesMap extra_files{{kMetadataFileName, ""}};
   try {
-    archive.module = torch::jit::load(source, device, extra_files);
+    opened.archive.module = torch::jit::load(std::make_shared<BytesReader>(bytes), device, extra_files);
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kNotTorchScript, source + ": torch::jit::load failed: " + torch_error_line(e));
   }
-  archive.module.eval();
-  archive.metadata = parse_metadata(extra_files[kMetadataFileName], source);
-  check_forward_signature(archive.module, source);
-  return archive;
+  opened.archive.module.eval();
+  opened.archive.metadata = parse_metadata(extra_files[kMetadataFileName], source);
+  check_forward_signature(opened.archive.module, source);
+  opened.read_ns = now_ns() - start;
+  return opened;
 }
 
-std::shared_ptr<const TorchModel> finish_torch_model(TorchArchive archive, const std::string& source,
-                                                     const LoadOptions& options) {
+// The native plan against LibTorch's forward on the golden rows and on seeded random rows at every warm-up batch
+// size. Throws Error(kGoldenMismatch) naming the batch size, row, output and both values.
+void validate_native_against_libtorch(const TorchModel& model, const std::shared_ptr<const native::Plan>& plan,
+                                      const LoadOptions& options) {
+  const std::size_t in_w = model.input_width(), out_w = model.output_width();
+  if (plan->input_width() != in_w || plan->output_width() != out_w) {
+    throw Error(ErrorCode::kShapeMismatch, model.source() + ": native plan maps " +
+                                               std::to_string(plan->input_width()) + " -> " +
+                                               std::to_string(plan->output_width()) + ", the model " +
+                                               std::to_string(in_w) + " -> " + std::to_string(out_w));
+  }
+  std::vector<std::size_t> sizes = options.warmup_batch_sizes;
+  const std::size_t golden_rows = model.metadata().golden_inputs.size();
+  if (golden_rows > 0) sizes.insert(sizes.begin(), golden_rows);
+  std::size_t max_rows = 1;
+  for (const std::size_t s : sizes) max_rows = std::max(max_rows, s);
+  native::Executor exec(plan, max_rows);
+  std::mt19937 rng(20261201);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  bool first = golden_rows > 0;
+  for (const std::size_t rows : sizes) {
+    if (rows == 0) continue;
+    std::vector<float> input(rows * in_w);
+    if (first) {  // the golden rows themselves
+      for (std::size_t r = 0; r < rows; ++r)
+        std::copy_n(model.metadata().golden_inputs[r].data(), in_w, input.data() + r * in_w);
+    } else {
+      for (float& v : input) v = dist(rng);
+    }
+    std::vector<float> native_out(rows * out_w);
+    exec.run(input.data(), rows, native_out.data());
+    const std::vector<float> reference = run_model(model, input, rows);
+    for (std::size_t i = 0; i < native_out.size(); ++i) {
+      const float got = native_out[i], want = reference[i];
+      if (!(std::abs(got - want) <= 1e-5f * std::max(1.0f, std::abs(want)))) {
+        throw Error(ErrorCode::kGoldenMismatch,
+                    model.source() + ": native plan refused: " + (first ? "golden rows" : "random rows") +
+                        " at batch size " + std::to_string(rows) + ", row " + std::to_string(i / out_w) + ", output " +
+                        std::to_string(i % out_w) + ": native " + format_value(got) + ", LibTorch " +
+                        format_value(want));
+      }
+    }
+    first = false;
+  }
+}
+
+LoadedCheckpoint finish_checkpoint(OpenedCheckpoint opened, const std::string& source, const LoadOptions& options,
+                                   bool keep_architecture) {
+  const std::int64_t start = now_ns();
+  TorchArchive& archive = opened.archive;
   ModelMetadata& meta = archive.metadata;
   const std::size_t width = meta.input_names.size();
   if (options.expected_input_width != 0 && width != options.expected_input_width) {
@@ -290,10 +457,33 @@ std::shared_ptr<const TorchModel> finish_torch_model(TorchArchive archive, const
     throw Error(ErrorCode::kSchemaMismatch, source + ": feature schema hash is '" + meta.feature_schema_hash +
                                                 "', the pipeline's is '" + options.expected_schema_hash + "'");
   }
+  check_interface(meta, source, options);
   if (!(options.golden_tolerance >= 0.0f)) {
     throw Error(ErrorCode::kInvalidConfig, source + ": golden_tolerance must be >= 0");
   }
 
+  LoadedCheckpoint loaded;
+  loaded.kind = opened.kind;
+  loaded.timings.read_ns = opened.read_ns;
+  // Freezing consumes the module; later weights-only files are applied onto this unfrozen copy.
+  if (keep_architecture) loaded.architecture = TorchArchive{archive.module.clone(), archive.device, meta};
+  // The native engine reads the module before any backend rewrite (from_torchscript freezes its own copy).
+  std::optional<native::Graph> native_graph;
+  std::string native_refusal;
+  if (options.engine != Engine::kLibTorch) {
+    if (!archive.device.is_cpu()) {
+      if (options.engine == Engine::kNative)
+        throw Error(ErrorCode::kUnsupported,
+                    source + ": the native engine runs on the CPU, not " + archive.device.str());
+    } else {
+      try {
+        native_graph = native::from_torchscript(archive.module, width, source);
+      } catch (const Error& e) {
+        if (options.engine == Engine::kNative) throw;
+        native_refusal = e.what();
+      }
+    }
+  }
   torch::jit::Module module = std::move(archive.module);
   module.eval();
   if (options.optimize_for_inference) {
@@ -305,15 +495,51 @@ std::shared_ptr<const TorchModel> finish_torch_model(TorchArchive archive, const
     }
   }
   const std::uint64_t version = options.version.value_or(meta.version);
-  auto model = std::make_shared<const TorchModel>(std::move(module), archive.device, std::move(meta), version, source);
+  auto model = std::make_shared<TorchModel>(std::move(module), archive.device, std::move(meta), version, source);
   check_golden(*model, options.golden_tolerance);
-  warm_up(*model, options.warmup_batch_sizes);
-  return model;
+  const auto reference = reference_rows(*model, options.golden_tolerance);
+  const std::int64_t warmup_start = now_ns();
+  loaded.timings.check_ns = warmup_start - start;
+  warm_up(*model, options.warmup_batch_sizes, reference, options.golden_tolerance);
+  loaded.timings.warmup_ns = now_ns() - warmup_start;
+  // The native engine, once LibTorch's model has passed every check: it must compute what LibTorch computes.
+  if (native_graph) {
+    try {
+      auto plan = native::Plan::compile(*native_graph);
+      validate_native_against_libtorch(*model, plan, options);
+      model->use_native(std::move(plan));
+    } catch (const Error& e) {
+      if (options.engine == Engine::kNative) throw;
+      model->note_libtorch(e.what());
+    }
+  } else if (!native_refusal.empty()) {
+    model->note_libtorch(std::move(native_refusal));
+  }
+  loaded.model = std::move(model);
+  return loaded;
 }
 
 }  // namespace internal
 
 // ---- public API ----
+
+const char* to_string(Engine engine) noexcept {
+  switch (engine) {
+    case Engine::kAuto:
+      return "auto";
+    case Engine::kNative:
+      return "native";
+    case Engine::kLibTorch:
+      return "libtorch";
+  }
+  return "unknown";
+}
+
+Engine parse_engine(std::string_view text) {
+  for (const Engine e : {Engine::kAuto, Engine::kNative, Engine::kLibTorch})
+    if (text == to_string(e)) return e;
+  throw Error(ErrorCode::kInvalidConfig, "engine '" + std::string(text) + "': expected auto, native or libtorch");
+}
 
 ModelMetadata parse_metadata(std::string_view json_text, const std::string& source) {
   json doc;
@@ -353,7 +579,10 @@ ModelMetadata parse_metadata(std::string_view json_text, const std::string& sour
 
 std::shared_ptr<const Model> load_torchscript(const std::filesystem::path& path, const LoadOptions& options) {
   const c10::Device device = internal::parse_device(options.device);
-  return internal::finish_torch_model(internal::open_torchscript(path, device), path.string(), options);
+  const std::string source = path.string();
+  const auto bytes = internal::read_checkpoint_file(path, options.max_archive_bytes);
+  auto opened = internal::open_checkpoint(bytes, source, device, options, /*weights_base=*/nullptr);
+  return internal::finish_checkpoint(std::move(opened), source, options, /*keep_architecture=*/false).model;
 }
 
 std::vector<float> run_model(const Model& model, const std::vector<float>& inputs, std::size_t rows) {

@@ -7,19 +7,16 @@
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "model/archive.hpp"
 #include "model/torch_error.hpp"
 #include "tickinfer/error.hpp"
 
 namespace tickinfer::internal {
 namespace {
-
-constexpr char kZipMagic[4] = {'P', 'K', '\x03', '\x04'};
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -31,17 +28,12 @@ std::string join(const std::vector<std::string>& items) {
 
 CheckpointFormat checkpoint_format(const std::filesystem::path& path) {
   const std::string source = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kFileNotFound, source + ": cannot be opened for reading");
-  char magic[sizeof kZipMagic] = {};
-  in.read(magic, sizeof magic);
-  if (in.gcount() != static_cast<std::streamsize>(sizeof magic) || std::memcmp(magic, kZipMagic, sizeof magic) != 0) {
-    throw Error(ErrorCode::kNotTorchScript,
-                source + ": not a checkpoint (no zip header: neither a TorchScript archive nor a torch.save() file)");
-  }
+  const LoadOptions limits;
+  const auto bytes = read_checkpoint_file(path, limits.max_archive_bytes);
+  check_member_sizes(zip_members(*bytes, source), source, limits);
   bool code = false, data = false;
   try {
-    caffe2::serialize::PyTorchStreamReader reader(source);
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BytesReader>(bytes));
     code = reader.hasRecord("constants.pkl");
     data = reader.hasRecord("data.pkl");
   } catch (const std::exception& e) {
@@ -55,15 +47,146 @@ CheckpointFormat checkpoint_format(const std::filesystem::path& path) {
 
 NamedTensors read_weights(const std::filesystem::path& path) {
   const std::string source = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kFileNotFound, source + ": cannot be opened for reading");
-  const std::vector<char> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const LoadOptions limits;
+  const auto bytes = read_checkpoint_file(path, limits.max_archive_bytes);
+  check_member_sizes(zip_members(*bytes, source), source, limits);
+  return read_weights(bytes, source);
+}
 
+namespace {
+
+// LibTorch's unpickler reserves whatever length a string or bytes opcode claims before reading it (a 431-byte
+// file asked for 3.7 GB: fuzz/regressions/weights). So data.pkl is walked first: every opcode must be one a
+// torch.save() of a dict of tensors uses, and every length must fit in what is left of the record.
+void check_pickle(const std::uint8_t* p, std::size_t size, const std::string& source) {
+  std::size_t i = 0;
+  const auto fail = [&](const std::string& why) {
+    throw Error(ErrorCode::kUnsupported, source + ": data.pkl at offset " + std::to_string(i) + ": " + why);
+  };
+  const auto need = [&](std::size_t n) {
+    if (n > size - i) fail("a length of " + std::to_string(n) + " bytes runs past the end of the record");
+  };
+  const auto le = [&](std::size_t n) {
+    need(n);
+    std::uint64_t v = 0;
+    for (std::size_t k = 0; k < n; ++k) v |= static_cast<std::uint64_t>(p[i + k]) << (8 * k);
+    i += n;
+    return v;
+  };
+  const auto line = [&] {
+    while (i < size && p[i] != '\n') ++i;
+    if (i == size) fail("a text argument without its newline");
+    ++i;
+  };
+  while (i < size) {
+    const std::uint8_t op = p[i++];
+    switch (op) {
+      case '.':  // STOP
+        return;
+      case 0x80:  // PROTO
+      case 'K':   // BININT1
+      case 'q':   // BINPUT
+      case 'h':   // BINGET
+        le(1);
+        break;
+      case 'M':  // BININT2
+        le(2);
+        break;
+      case 'J':  // BININT
+      case 'r':  // LONG_BINPUT
+      case 'j':  // LONG_BINGET
+        le(4);
+        break;
+      case 'G':   // BINFLOAT
+      case 0x95:  // FRAME
+        le(8);
+        break;
+      case 'X':  // BINUNICODE
+      case 'B':  // BINBYTES
+      case 'T':  // BINSTRING
+      {
+        const std::uint64_t n = le(4);
+        need(n);
+        i += n;
+        break;
+      }
+      case 0x8c:  // SHORT_BINUNICODE
+      case 'C':   // SHORT_BINBYTES
+      case 'U':   // SHORT_BINSTRING
+      case 0x8a:  // LONG1
+      {
+        const std::uint64_t n = le(1);
+        need(n);
+        i += n;
+        break;
+      }
+      case 0x8d:  // BINUNICODE8
+      case 0x8e:  // BINBYTES8
+      {
+        const std::uint64_t n = le(8);
+        need(n);
+        i += n;
+        break;
+      }
+      case 'c':  // GLOBAL: module and name, one line each
+        line();
+        line();
+        break;
+      case '}':
+      case ']':
+      case ')':
+      case '(':
+      case 't':
+      case 0x85:
+      case 0x86:
+      case 0x87:
+      case 0x88:
+      case 0x89:
+      case 'N':
+      case 'Q':
+      case 'R':
+      case 'u':
+      case 's':
+      case 'e':
+      case 'a':
+      case 'b':
+      case 0x81:
+      case 'd':
+      case 'l':
+      case 0x94:
+      case 0x93:
+      case '0':
+        break;
+      default:
+        fail("pickle opcode 0x" + [&] {
+          static constexpr char kHex[] = "0123456789abcdef";
+          return std::string{kHex[op >> 4], kHex[op & 0xf]};
+        }() + " is not one torch.save() of a dict of tensors writes");
+    }
+  }
+  fail("no STOP opcode");
+}
+
+}  // namespace
+
+NamedTensors read_weights(const std::shared_ptr<const std::vector<char>>& bytes, const std::string& source) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BytesReader>(bytes));
+    if (reader.hasRecord("data.pkl")) {
+      const auto [data, size] = reader.getRecord("data.pkl");  // bounded by check_member_sizes
+      check_pickle(static_cast<const std::uint8_t*>(data.get()), size, source);
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kTruncatedArchive,
+                source + ": truncated or damaged zip archive (" + torch_error_line(e) + ")");
+  }
   // pickle_load rebuilds tensors, containers and primitives only (no class resolver is given), so a pickled
   // nn.Module fails here instead of running anything; the checks below refuse every other shape of data.
   c10::IValue value;
   try {
-    value = torch::jit::pickle_load(bytes);
+    value = torch::jit::pickle_load(*bytes);
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kUnsupported, source + ": not a plain dict of tensors (pickled objects are never loaded; " +
                                              "save dict(model.state_dict())): " + torch_error_line(e));

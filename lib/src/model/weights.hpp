@@ -5,6 +5,7 @@
 #include <torch/script.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,13 +20,17 @@ enum class CheckpointFormat {
 };
 
 /// Tells the two apart by the zip directory, without unpickling anything. Throws Error naming `path`:
-/// kFileNotFound, kNotTorchScript (not a zip, or a zip that is neither), kTruncatedArchive.
+/// kFileNotFound, kNotTorchScript (not a zip, or a zip that is neither), kTruncatedArchive, kTooLarge.
+/// For tools and fuzzing; loaders go through open_checkpoint() (torch_model.hpp), which reads the file once.
 CheckpointFormat checkpoint_format(const std::filesystem::path& path);
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 /// Reads a torch.save() zip that holds a plain dict {str: Tensor}. Never rebuilds other objects: a pickled
 /// nn.Module, an OrderedDict or a non-tensor value is Error(kUnsupported); a damaged zip kTruncatedArchive.
+/// The caller has bounded the members (check_member_sizes); errors name `source`.
+NamedTensors read_weights(const std::shared_ptr<const std::vector<char>>& bytes, const std::string& source);
+/// The same from a file, its members bounded by LoadOptions{}'s limits (tools and fuzzing).
 NamedTensors read_weights(const std::filesystem::path& path);
 
 /// A copy of `base` (module cloned, metadata copied) with `weights` assigned to its parameters and buffers,

@@ -110,6 +110,19 @@ json buckets(const HistogramSnapshot& h) {
   return out;
 }
 
+json issues_by_kind(const feed::ParseStats& stats) {
+  json out = json::object();
+  for (std::size_t k = 0; k < feed::kParseIssueCount; ++k)
+    if (stats.issues[k] != 0) out[feed::to_string(static_cast<feed::ParseIssue>(k))] = stats.issues[k];
+  return out;
+}
+
+json first_issues(const feed::ParseStats& stats) {
+  json out = json::array();
+  for (const auto& r : stats.first_issues) out.push_back(r.message());
+  return out;
+}
+
 void append_float(std::string& line, float v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
@@ -340,7 +353,11 @@ std::string to_json(const ReplayReport& r, const std::string& extra) {
                  {"qty_scale", r.symbol.qty_scale},
                  {"recorded_span_s", static_cast<double>(r.recorded_span_ns) * 1e-9},
                  {"events_skipped", r.source_stats.skipped},
+                 {"parse_records", r.source_stats.parse.records},
                  {"parse_issues", r.source_stats.parse_issues},
+                 {"parse_issues_by_kind", issues_by_kind(r.source_stats.parse)},
+                 {"first_parse_issues", first_issues(r.source_stats.parse)},
+                 {"stream_lost", r.source_stats.parse.stream_lost()},
                  {"book_warnings", r.source_stats.book_warnings},
                  {"book_syncs", r.source_stats.book_syncs}};
   j["pacing"] = {{"speed", r.speed},
@@ -386,7 +403,7 @@ std::string to_json(const ReplayReport& r, const std::string& extra) {
   j["model_versions"] = r.model_versions;
   j["window_overflows"] = r.window_overflows;
   if (!extra.empty()) j.update(json::parse(extra));
-  return j.dump(2);
+  return j.dump(2, ' ', false, json::error_handler_t::replace);  // file names and excerpts may not be UTF-8
 }
 
 std::uint64_t dump_features(MarketSource& source, features::FeatureEngine& engine, const std::string& path,

@@ -1,5 +1,13 @@
 #include "tickinfer/replay/source.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 
@@ -100,7 +108,11 @@ class SyntheticSource final : public MarketSource {
   void apply(Tick& tick) override { book_.apply(events_[next_ - 1], tick); }
   feed::SymbolInfo symbol() const override { return SyntheticFeed::symbol(); }
   std::uint64_t size_hint() const noexcept override { return events_.size(); }
-  SourceStats stats() const override { return book_.stats; }
+  SourceStats stats() const override {
+    SourceStats s = book_.stats;
+    s.parse.records = s.parse.events = events_.size();
+    return s;
+  }
   std::string describe() const override {
     return "synthetic (seed " + std::to_string(options_.seed) + ", " + std::to_string(events_.size()) + " events, " +
            std::to_string(static_cast<long long>(options_.rate_per_s)) + " events/s recorded)";
@@ -135,9 +147,11 @@ class LobsterSource final : public MarketSource {
   }
   feed::SymbolInfo symbol() const override { return reader_.symbol(); }
   std::span<const std::int64_t> book_row() const noexcept override { return reader_.book_row(); }
+  std::size_t book_levels() const noexcept override { return reader_.levels(); }
   SourceStats stats() const override {
     SourceStats s = stats_;
-    s.parse_issues = reader_.stats().total_issues();
+    s.parse = reader_.stats();
+    s.parse_issues = s.parse.total_issues();
     return s;
   }
   std::string describe() const override {
@@ -150,7 +164,7 @@ class LobsterSource final : public MarketSource {
   feed::LobsterReader open(const SourceOptions& o) {
     expect_paths(o, 1, 2, "MESSAGE.csv [ORDERBOOK.csv] or a sample .zip");
     feed::LobsterOptions lo;
-    lo.policy = feed::ParsePolicy::kSkip;
+    lo.policy = o.policy;
     const std::string& first = o.paths[0];
     description_ = file_name(first);
     if (first.size() > 4 && first.compare(first.size() - 4, 4, ".zip") == 0)
@@ -180,7 +194,7 @@ class TardisSource final : public MarketSource {
   explicit TardisSource(const SourceOptions& o) {
     expect_paths(o, 1, 2, "a trades and/or a quotes CSV");
     feed::TardisOptions to;
-    to.policy = feed::ParsePolicy::kSkip;
+    to.policy = o.policy;
     // Two files interleave on arrival time, the only clock they share.
     to.use_local_timestamp = o.paths.size() > 1;
     for (const auto& path : o.paths) {
@@ -209,7 +223,8 @@ class TardisSource final : public MarketSource {
   feed::SymbolInfo symbol() const override { return symbols_[0]; }
   SourceStats stats() const override {
     SourceStats s = book_.stats;
-    for (const auto& r : readers_) s.parse_issues += r.stats().total_issues();
+    for (const auto& r : readers_) feed::merge(s.parse, r.stats());
+    s.parse_issues = s.parse.total_issues();
     return s;
   }
   std::string describe() const override { return "tardis " + description_; }
@@ -264,7 +279,7 @@ class ItchSource final : public MarketSource {
     const auto directory = reader_.scan_directory();
     std::optional<std::uint32_t> fallback;
     if (o.symbol.empty()) {
-      auto scan = feed::ItchReader::open(o.paths[0], options());
+      auto scan = feed::ItchReader::open(o.paths[0], options(o));
       fallback = first_book_symbol([&scan](Event& e) { return scan.next(e); });
     }
     symbol_ = symbol_info(directory, pick_symbol(directory, o.symbol, fallback, o.paths[0]), feed::kItchPriceScale);
@@ -282,20 +297,21 @@ class ItchSource final : public MarketSource {
   feed::SymbolInfo symbol() const override { return symbol_; }
   SourceStats stats() const override {
     SourceStats s = book_.stats;
-    s.parse_issues = reader_.stats().total_issues();
+    s.parse = reader_.stats();
+    s.parse_issues = s.parse.total_issues();
     return s;
   }
   std::string describe() const override { return "itch " + description_ + " (" + symbol_.name + ")"; }
 
  private:
-  static feed::ItchOptions options() {
+  static feed::ItchOptions options(const SourceOptions& o) {
     feed::ItchOptions io;
-    io.policy = feed::ParsePolicy::kSkip;
+    io.policy = o.policy;
     return io;
   }
   static feed::ItchReader open(const SourceOptions& o) {
     expect_paths(o, 1, 1, "one ITCH file");
-    return feed::ItchReader::open(o.paths[0], options());
+    return feed::ItchReader::open(o.paths[0], options(o));
   }
 
   feed::ItchReader reader_;
@@ -317,15 +333,15 @@ class CaptureSource final : public MarketSource {
                                          o.paths[0]);
     symbol_ = symbol_info(capture_.symbols(), id, 1);
     description_ = file_name(o.paths[0]);
-    // LOBSTER captures carry the orderbook rows: as sync quotes after each message (write_capture, any
-    // level count), or as each event's own top of book (kFlagTopOfBook, feed::convert_to_capture).
-    std::size_t levels = 0;
-    for (std::size_t k = 1; k < events_.size() && is_sync(events_[k]); ++k) ++levels;
-    if (levels > 0) {
-      row_.resize(4 * levels);
-      rows_ = RowBook(levels);
+    // LOBSTER captures carry the orderbook rows: as sync quotes after each message (write_capture), or as
+    // each event's own top of book (feed::convert_to_capture). The header says which and how many levels;
+    // nothing is inferred from the records.
+    const auto& header = capture_.header();
+    if (header.lobster_levels > 0) {
+      row_.resize(4 * std::size_t{header.lobster_levels});
+      rows_ = RowBook(header.lobster_levels);
       mode_ = Mode::kSyncQuotes;
-    } else if (!events_.empty() && (events_[0].flags & feed::kFlagTopOfBook) != 0) {
+    } else if ((header.flags & feed::kCaptureTopOfBook) != 0) {
       mode_ = Mode::kTopOfBook;
     }
     for (const Event& e : events_) count_ += e.symbol == symbol_.id && !is_sync(e) && book_event(e) ? 1 : 0;
@@ -365,7 +381,12 @@ class CaptureSource final : public MarketSource {
   std::span<const std::int64_t> book_row() const noexcept override {
     return has_row_ ? std::span<const std::int64_t>(row_) : std::span<const std::int64_t>();
   }
-  SourceStats stats() const override { return plain_.stats; }
+  std::size_t book_levels() const noexcept override { return row_.size() / 4; }
+  SourceStats stats() const override {
+    SourceStats s = plain_.stats;
+    s.parse.records = s.parse.events = events_.size();
+    return s;
+  }
   std::string describe() const override {
     const char* rows = mode_ == Mode::kSyncQuotes  ? ", LOBSTER rows of "
                        : mode_ == Mode::kTopOfBook ? ", LOBSTER top of book"
@@ -441,6 +462,69 @@ SourceFormat parse_format(std::string_view name) {
               "unknown data format '" + std::string(name) + "' (known: synthetic, lobster, tardis, itch, capture)");
 }
 
+SourceFormat detect_format(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    throw Error(err == ENOENT ? ErrorCode::kFileNotFound : ErrorCode::kParseError,
+                path + ": cannot open: " + std::strerror(err));
+  }
+  unsigned char head[sizeof(feed::CaptureHeader)] = {};
+  std::size_t got = 0;
+  while (got < sizeof head) {
+    const ssize_t n = ::pread(fd, head + got, sizeof head - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (got >= sizeof feed::kCaptureMagic && std::memcmp(head, feed::kCaptureMagic, sizeof feed::kCaptureMagic) == 0)
+    return SourceFormat::kCapture;
+  const std::string name = file_name(path);
+  if (name.ends_with(".zip") || name.find("_message_") != std::string::npos) return SourceFormat::kLobster;
+  if (name.ends_with(".csv")) return SourceFormat::kTardis;
+  // ITCH has no magic: accept it only when the first message is well framed.
+  std::string itch;
+  if (got < 3) {
+    itch = "the file has " + std::to_string(got) + " bytes";
+  } else {
+    const std::size_t len = std::size_t{head[0]} << 8 | head[1];
+    const std::size_t spec = feed::itch_message_length(static_cast<char>(head[2]));
+    if (len != 0 && len == spec) return SourceFormat::kItch;
+    char type[16];
+    std::snprintf(type, sizeof type, "0x%02x", head[2]);
+    itch = "length " + std::to_string(len) + ", type " + type +
+           (spec == 0 ? std::string(", not an ITCH 5.0 type")
+                      : ", which ITCH 5.0 makes " + std::to_string(spec) + " bytes");
+  }
+  std::string found = "'";
+  for (std::size_t i = 0; i < std::min<std::size_t>(got, 8); ++i) {
+    const unsigned char c = head[i];
+    if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\') {
+      found.push_back(static_cast<char>(c));
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      found += buf;
+    }
+  }
+  found += "'";
+  std::string damaged;
+  if (got >= 16) {
+    std::uint32_t version, record_size;
+    std::memcpy(&version, head + offsetof(feed::CaptureHeader, version), sizeof version);
+    std::memcpy(&record_size, head + offsetof(feed::CaptureHeader, record_size), sizeof record_size);
+    if (record_size == sizeof(Event) && version >= 1 && version <= 64) {
+      damaged = " (though the rest of the header reads like a capture's: version " + std::to_string(version) +
+                ", record size " + std::to_string(record_size) + "; a damaged capture?)";
+    }
+  }
+  throw Error(ErrorCode::kParseError, path + ": cannot detect the format: its first bytes " + found +
+                                          " are not a tickinfer capture's magic 'TICKCAP\\x00'" + damaged +
+                                          ", nor an ITCH 5.0 message (" + itch +
+                                          "); give --format to read it as one anyway");
+}
+
 std::unique_ptr<MarketSource> MarketSource::open(const SourceOptions& options) {
   switch (options.format) {
     case SourceFormat::kSynthetic:
@@ -460,7 +544,9 @@ std::unique_ptr<MarketSource> MarketSource::open(const SourceOptions& options) {
 
 std::uint64_t write_capture(MarketSource& source, const std::string& path) {
   const feed::SymbolInfo symbol = source.symbol();
-  feed::CaptureWriter writer(path, std::span<const feed::SymbolInfo>(&symbol, 1));
+  feed::CaptureContents contents;
+  contents.lobster_levels = static_cast<std::uint32_t>(source.book_levels());
+  feed::CaptureWriter writer(path, std::span<const feed::SymbolInfo>(&symbol, 1), contents);
   std::uint64_t written = 0;
   while (const Event* e = source.read()) {
     writer.append(*e);

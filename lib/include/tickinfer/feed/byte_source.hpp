@@ -2,6 +2,7 @@
 // Read-only bytes a reader parses in place: a memory-mapped file, an owned buffer, or a zip member.
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,8 +25,12 @@ class ByteSource {
   static ByteSource map_file(const std::string& path, bool prefault = false);
   /// Owns `bytes`; `name` labels parse reports (tests feed hand-made input this way).
   static ByteSource from_string(std::string name, std::string bytes);
-  /// Inflates one member of a zip archive into memory (libzip). name() is "zip_path!member".
-  /// Throws Error kFileNotFound (archive or member missing) or kParseError (damaged archive).
+  /// Members larger than this are refused (from_zip_member inflates into memory).
+  static constexpr std::uint64_t kMaxZipMemberBytes = std::uint64_t{4} << 30;
+  /// Inflates one member of a zip archive into memory (libzip). name() is "zip_path!member". Memory grows with
+  /// the bytes inflated, never with the size the archive claims. Throws Error kFileNotFound (archive or member
+  /// missing) or kParseError (damaged archive, a member over kMaxZipMemberBytes, or one whose inflated size
+  /// differs from its directory entry).
   static ByteSource from_zip_member(const std::string& zip_path, const std::string& member);
   /// Names of the members of a zip archive, in directory order.
   static std::vector<std::string> zip_members(const std::string& zip_path);

@@ -21,12 +21,19 @@ std::size_t itch_message_length(char type) noexcept;
 
 struct ItchOptions {
   ParsePolicy policy = ParsePolicy::kStop;
+  /// Framing errors in a row (zero-length message, unknown type, length other than the spec's) after which
+  /// the stream counts as lost: one kStreamLost issue at the offset where the run began, and the reader
+  /// ends there (whatever the policy), instead of "skipping" through the rest of a file that is not ITCH
+  /// (a file of zeros would otherwise yield one issue per 2 bytes). Values below 1 count as 1.
+  std::uint32_t max_consecutive_framing_errors = 16;
 };
 
 /// Each message is a 2-byte big-endian length then the message: type, stock locate (-> Event::symbol),
 /// tracking number (dropped), 6-byte timestamp (-> ts_ns, ns after midnight), then big-endian fields.
 /// Every spec type becomes one Event (see EventKind for the field mapping); Price(4) fields stay in
-/// kItchPriceScale units. Bad input is located by byte offset of its length prefix. Stock Directory
+/// kItchPriceScale units. Bad input is located by byte offset of its length prefix. A timestamp earlier
+/// than the latest one so far is reported (kOutOfOrderTimestamp) and the message still handed out under
+/// kSkip (the book must see it). Stock Directory
 /// messages also fill symbols(). Not thread-safe; the hot path allocates nothing (symbols() grows only
 /// on directory messages).
 class ItchReader {
@@ -48,12 +55,15 @@ class ItchReader {
 
  private:
   bool fail(std::uint64_t offset, ParseIssue issue, std::string detail);
+  void framing_error(std::uint64_t offset, ParseIssue issue, std::string detail);
   bool decode(const unsigned char* m, std::uint64_t offset, Event& out);
 
   ByteSource source_;
   ItchOptions options_;
   std::size_t pos_ = 0;
   std::int64_t last_ts_ = 0;
+  std::uint32_t framing_errors_ = 0;        // consecutive, since the last well-framed message
+  std::size_t framing_lost_at_ = 0;         // offset of the first of them
   std::vector<std::array<char, 8>> names_;  // by locate; all spaces = no directory entry yet
   ParseStats stats_;
 };

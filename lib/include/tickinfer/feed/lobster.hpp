@@ -24,6 +24,8 @@ struct LobsterOptions {
 /// LOBSTER's placeholders for missing levels in orderbook files.
 inline constexpr std::int64_t kLobsterEmptyAsk = 9'999'999'999;
 inline constexpr std::int64_t kLobsterEmptyBid = -9'999'999'999;
+/// Orderbook files with more levels are refused (LOBSTER itself offers up to 200).
+inline constexpr std::size_t kLobsterMaxLevels = 1000;
 
 /// Message columns: time (s after midnight, up to 9 decimals), type, order id, size, price (x10000),
 /// direction (+1 buy, -1 sell). Type 1 -> kAdd, 2 -> kCancel, 3 -> kDelete, 4 -> kExecute, 5 -> kTrade
@@ -32,13 +34,16 @@ inline constexpr std::int64_t kLobsterEmptyBid = -9'999'999'999;
 /// Events: ts_ns = ns after midnight, price in kLobsterPriceScale units, qty in shares.
 ///
 /// With an orderbook file, row i is read with message i (a bad line in either skips both) and
-/// book_row() exposes it; the level count comes from the first row's column count (4 per level).
+/// book_row() exposes it; the level count comes from the first row's column count (4 per level, at most
+/// kLobsterMaxLevels). A message whose time is earlier than the latest so far is reported
+/// (kOutOfOrderTimestamp) and still handed out under kSkip: a dropped book update desyncs the book.
 /// Each event then also carries the row's first level in bid_*/ask_* with kFlagTopOfBook (an empty
 /// LOBSTER level, 9999999999 / -9999999999, becomes price 0 and qty 0).
 /// Not thread-safe; the hot path allocates nothing.
 class LobsterReader {
  public:
-  /// Throws Error kFileNotFound, or kParseError when the orderbook's column count is not a multiple of 4.
+  /// Throws Error kFileNotFound, or kParseError when the orderbook's column count is not a multiple of 4 or
+  /// holds more than kLobsterMaxLevels levels.
   static LobsterReader open(const std::string& message_path, const std::string& orderbook_path = {},
                             LobsterOptions options = {});
   /// Reads the *_message_*.csv and *_orderbook_*.csv members of a LOBSTER sample zip.

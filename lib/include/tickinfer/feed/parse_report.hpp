@@ -11,6 +11,9 @@ namespace tickinfer::feed {
 
 /// kSkip: count the bad record, keep its report, drop it and go on. kStop: throw tickinfer::Error
 /// (ErrorCode::kParseError) whose message is ParseIssueReport::message(); a later next() resumes after it.
+/// Two issues are not records to drop and behave the same under both policies except for the throw:
+/// kOutOfOrderTimestamp (the record is still handed out: dropping a book update would desync the book for
+/// every later message of that order) and kStreamLost (the reader ends the stream there).
 enum class ParsePolicy : std::uint8_t { kSkip, kStop };
 
 enum class ParseIssue : std::uint8_t {
@@ -22,6 +25,7 @@ enum class ParseIssue : std::uint8_t {
   kTruncated,            // the input ends inside a record, or paired files differ in length
   kOutOfOrderTimestamp,  // a timestamp earlier than the previous accepted record's
   kCrossedBook,          // a quote or book row with best bid >= best ask
+  kStreamLost,           // framing is lost (too many consecutive framing errors): the reader stops there
   kCount
 };
 
@@ -45,7 +49,9 @@ struct ParseStats {
   std::uint64_t records = 0;  // lines or messages looked at, good or bad
   std::uint64_t events = 0;   // events handed out
   std::array<std::uint64_t, kParseIssueCount> issues{};
-  std::vector<ParseIssueReport> first_issues;  // the first kMaxKeptReports reports, in input order
+  /// The first kMaxKeptReports reports in input order, plus the kStreamLost report when there is one (so
+  /// at most kMaxKeptReports + 1 whatever the input): memory stays bounded, counts by kind are in issues.
+  std::vector<ParseIssueReport> first_issues;
 
   static constexpr std::size_t kMaxKeptReports = 16;
 
@@ -55,7 +61,13 @@ struct ParseStats {
     for (auto c : issues) n += c;
     return n;
   }
+  /// The reader stopped early because it lost the framing (kStreamLost).
+  bool stream_lost() const noexcept { return count(ParseIssue::kStreamLost) != 0; }
 };
+
+/// Adds `from` to `into` (counts, and reports while `into` keeps fewer than the bound): several readers
+/// of one replay give one account.
+void merge(ParseStats& into, const ParseStats& from);
 
 /// Counts `report` in `stats` and keeps it; under kStop throws it as a tickinfer::Error (kParseError).
 /// Off the hot path: only called for bad input.

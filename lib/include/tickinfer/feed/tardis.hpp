@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tickinfer/feed/byte_source.hpp"
@@ -13,6 +14,10 @@
 #include "tickinfer/feed/symbol.hpp"
 
 namespace tickinfer::feed {
+
+/// Bounds on what a file can make the reader keep: a line naming a new symbol past either is a kBadValue.
+inline constexpr std::size_t kTardisMaxSymbols = 4096;
+inline constexpr std::size_t kTardisMaxSymbolName = 39;  // what a capture's symbol table holds
 
 struct TardisOptions {
   /// Ids go to symbols in order of first appearance, starting here.
@@ -30,7 +35,8 @@ struct TardisOptions {
 ///           side = passive side, aux = aggressor 'B'/'S', 0 for "unknown")
 ///   quotes: exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount -> kQuote
 ///           (an empty side has price and qty 0)
-/// A value with more decimals than the scale keeps is a kBadNumber, never silently rounded.
+/// A value with more decimals than the scale keeps is a kBadNumber, never silently rounded. A line whose time is
+/// earlier than the latest so far is reported (kOutOfOrderTimestamp) and still handed out under kSkip.
 /// Not thread-safe; the hot path allocates nothing (a new symbol name allocates once).
 class TardisReader {
  public:
@@ -56,7 +62,7 @@ class TardisReader {
  private:
   bool fail(ParseIssue issue, std::string detail);
   bool parse_line(const char* begin, const char* end, bool last_line, Event& out);
-  std::uint32_t symbol_id(const char* begin, const char* end);
+  bool symbol_id(std::string_view name, std::uint32_t& id);
 
   ByteSource source_;
   TardisOptions options_;

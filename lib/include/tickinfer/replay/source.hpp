@@ -11,6 +11,7 @@
 #include "tickinfer/features/engine.hpp"
 #include "tickinfer/feed/event.hpp"
 #include "tickinfer/feed/order_book.hpp"
+#include "tickinfer/feed/parse_report.hpp"
 #include "tickinfer/feed/symbol.hpp"
 #include "tickinfer/replay/synthetic.hpp"
 
@@ -22,6 +23,11 @@ enum class SourceFormat : std::uint8_t { kSynthetic, kLobster, kTardis, kItch, k
 const char* to_string(SourceFormat format) noexcept;
 /// Throws Error(kInvalidConfig) listing the known names.
 SourceFormat parse_format(std::string_view name);
+/// The format of a data file: a capture by its magic; LOBSTER by name (*_message_*, .zip); Tardis by .csv;
+/// ITCH only when the file starts with a well-framed ITCH 5.0 message (a length its type has in the spec).
+/// Anything else is refused, never guessed: Error kParseError "PATH: cannot detect the format: ..." naming
+/// what was found (the first bytes, and whether they read like a damaged capture). kFileNotFound when missing.
+SourceFormat detect_format(const std::string& path);
 
 struct SourceOptions {
   SourceFormat format = SourceFormat::kSynthetic;
@@ -32,6 +38,10 @@ struct SourceOptions {
   SyntheticOptions synthetic;
   /// itch / capture with several symbols: the symbol to replay (name); empty: the first with book events.
   std::string symbol;
+  /// Bad records: kSkip counts and reports them (SourceStats::parse) and goes on; kStop throws the first
+  /// as Error(kParseError) "FILE:LINE: reason: detail" / "FILE@OFFSET: ...". Either way a backwards
+  /// timestamp is reported and its event still applied, and a lost ITCH stream ends the source.
+  feed::ParsePolicy policy = feed::ParsePolicy::kSkip;
 };
 
 /// What one event did to the replayed symbol: the event, who traded, and the book after it. The pointers
@@ -45,9 +55,12 @@ struct Tick {
 struct SourceStats {
   std::uint64_t events = 0;         // events of the replayed symbol handed out
   std::uint64_t skipped = 0;        // other symbols' events, and events that touch no book nor trade
-  std::uint64_t parse_issues = 0;   // bad records the reader skipped
+  std::uint64_t parse_issues = 0;   // issues the readers reported (parse.total_issues())
   std::uint64_t book_warnings = 0;  // events the book could not apply cleanly (unknown order, overfill...)
   std::uint64_t book_syncs = 0;     // LOBSTER orderbook rows the book was reset to
+  /// The readers' account: records looked at, events parsed, issues by kind, the first located reports.
+  /// Synthetic feeds and captures (checked whole when opened) count their events as records.
+  feed::ParseStats parse;
 };
 
 /// One symbol's replay. Usage per event: read() (parse only), then apply() (book update). Not thread-safe;
@@ -70,6 +83,8 @@ class MarketSource {
   /// LOBSTER book row of the event last read (ask price, ask size, bid price, bid size per level);
   /// empty for other sources.
   virtual std::span<const std::int64_t> book_row() const noexcept { return {}; }
+  /// Levels of book_row() (LOBSTER with an orderbook file, or a capture of one), known up front; else 0.
+  virtual std::size_t book_levels() const noexcept { return 0; }
   virtual SourceStats stats() const = 0;
   /// e.g. "lobster AMZN_..._message_1.csv + orderbook".
   virtual std::string describe() const = 0;
@@ -77,8 +92,8 @@ class MarketSource {
 
 /// Writes what `source` replays (from its current position) as a tickinfer capture, the fastest format
 /// to replay. LOBSTER book rows go in as "sync quotes" after their message: kQuote events with aux 'L'
-/// and order_id = level (0 = best), which a capture replay applies with LobsterBook::sync. Returns the
-/// events written (messages, not counting sync quotes).
+/// and order_id = level (0 = best); the level count goes in the header (CaptureHeader::lobster_levels),
+/// which is what a capture replay goes by. Returns the events written (messages, not counting sync quotes).
 std::uint64_t write_capture(MarketSource& source, const std::string& path);
 
 /// aux byte of the sync quotes write_capture() emits for LOBSTER book rows.

@@ -25,7 +25,7 @@ const std::shared_ptr<const Plan>* native_plan_of(const Model& model) noexcept;
 class NativeModel final : public Model, public HasNativePlan {
  public:
   NativeModel(ModelMetadata metadata, std::uint64_t version, std::string source, std::shared_ptr<const Plan> plan)
-      : Model(std::move(metadata), version, std::move(source)), plan_(std::move(plan)) {}
+      : Model(std::move(metadata), version, std::move(source), "native"), plan_(std::move(plan)) {}
   const std::shared_ptr<const Plan>& native_plan() const noexcept override { return plan_; }
 
  private:
