@@ -39,6 +39,7 @@ struct Options {
   std::size_t forward_iterations = 3000;
   int worker_core = -1;
   int producer_core = -1;
+  std::string engine = "auto";
 };
 
 json percentiles(const ti::HistogramSnapshot& h) {
@@ -229,16 +230,18 @@ int main(int argc, char** argv) {
   app.add_option("--forward-iterations", opt.forward_iterations, "bare forward() calls per batch size");
   app.add_option("--worker-core", opt.worker_core, "pin the pipeline worker to this core");
   app.add_option("--producer-core", opt.producer_core, "pin the producer (this thread) to this core");
+  app.add_option("--engine", opt.engine, "auto (native when it validates), native or libtorch");
   CLI11_PARSE(app, argc, argv);
 
   try {
     ti::LoadOptions load;
+    load.engine = ti::parse_engine(opt.engine);
     for (std::size_t b = 1; b <= opt.max_batch; ++b) load.warmup_batch_sizes.push_back(b);
     auto model = ti::load_torchscript(opt.model, load);
     auto slot = std::make_shared<ti::ModelSlot>(model);
-    std::printf("tickinfer-bench: model %s (%s v%llu), %zu -> %zu, %u hardware threads\n", opt.model.c_str(),
+    std::printf("tickinfer-bench: model %s (%s v%llu), %zu -> %zu, engine %s, %u hardware threads\n", opt.model.c_str(),
                 model->metadata().name.c_str(), static_cast<unsigned long long>(model->version()), model->input_width(),
-                model->output_width(), std::thread::hardware_concurrency());
+                model->output_width(), model->engine().c_str(), std::thread::hardware_concurrency());
 
     std::vector<std::pair<std::size_t, ti::HistogramSnapshot>> forward;
     json report;
@@ -246,7 +249,9 @@ int main(int argc, char** argv) {
                        {"name", model->metadata().name},
                        {"version", model->version()},
                        {"inputs", model->input_width()},
-                       {"outputs", model->output_width()}};
+                       {"outputs", model->output_width()},
+                       {"engine", model->engine()},
+                       {"engine_note", model->engine_note()}};
     report["forward"] = bench_forward(*model, opt, forward);
     std::printf("\nbare forward (Runner::run, no pipeline), us:\n  %6s %9s %9s %9s %9s %12s\n", "batch", "p50", "p99",
                 "p99.9", "max", "rows/s");

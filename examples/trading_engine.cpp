@@ -12,6 +12,9 @@
 #include <tickinfer/registry.hpp>
 #include <tickinfer/watcher.hpp>
 // readme:end
+// readme:direct
+#include <tickinfer/predictor.hpp>
+// readme:end
 
 #include <unistd.h>
 
@@ -39,6 +42,8 @@ void on_prediction(void* context, const tickinfer::Result& result) {  // on a wo
   engine->last_status.store(static_cast<int>(result.status));
   engine->completions.fetch_add(1);
 }
+
+void act_on(float prediction) { std::printf("example: direct prediction %.6f\n", prediction); }
 
 bool wait_for(const std::atomic<int>& counter, int n) {
   for (int i = 0; i < 10'000 && counter.load() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -82,6 +87,18 @@ void hot_swap(const tickinfer::PipelineConfig& config) {
   // readme:end
   std::printf("example: registry serving version %llu, pipeline width %zu\n",
               static_cast<unsigned long long>(registry->slot()->current()->version()), pipeline->feature_width());
+  const std::vector<float> features(pipeline->feature_width(), 0.25f);
+  // readme:direct
+  // The lowest latency: the engine's own thread runs the model on the native engine, with no queue hop.
+  tickinfer::Predictor predictor(registry->slot());  // one per thread; follows hot swaps without a lock
+  float prediction[1];
+  if (predictor.predict(features, prediction) == tickinfer::PredictStatus::kOk) act_on(prediction[0]);
+  // readme:end
+  const auto direct = predictor.predict(features, prediction);
+  std::printf("example: direct predict -> %s (%s engine, version %llu)\n", tickinfer::to_string(direct),
+              registry->slot()->current()->engine().c_str(),
+              static_cast<unsigned long long>(predictor.model_version()));
+  if (direct != tickinfer::PredictStatus::kOk) std::exit(1);
 }
 
 }  // namespace
