@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/count_new.hpp"
+
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -15,23 +17,6 @@
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/predictor.hpp"
 #include "tickinfer/torchscript.hpp"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // replaced operator new/delete below: GCC 12 misreads
-#endif
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace tickinfer {
 namespace {
@@ -83,11 +68,9 @@ TEST(NativeEngine, TheCpuRunnerAllocatesNothingOnTheNativePathAfterTheFirstBatch
   const auto x = rows(64, model->input_width(), 1);
   std::copy(x.begin(), x.end(), runner->input(64).begin());
   (void)runner->run(*model, 64);  // the first batch of a version makes its working memory
-  g_allocations = 0;
-  g_counting = true;
+  testing::CountNew count;
   for (std::size_t n = 1; n <= 64; ++n) (void)runner->run(*model, n);
-  g_counting = false;
-  EXPECT_EQ(g_allocations.load(), 0u);
+  EXPECT_EQ(count.calls(), 0u);
 }
 
 TEST(NativeEngine, AModelTheNativeEngineCannotCompileServesOnLibTorchWithTheReason) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/count_new.hpp"
+
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -15,24 +17,6 @@
 #include "model/native/isa.hpp"
 #include "model/native/plan.hpp"
 #include "tickinfer/error.hpp"
-
-// Allocation counting for the whole binary: the allocation-free test sets the flag around run(). GCC 12 sees
-// the replaced operator delete's free() inlined against operator new's malloc() and warns wrongly.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace tickinfer::native {
 namespace {
@@ -346,11 +330,9 @@ TEST(NativePlan, RunAllocatesNothing) {
   const auto input = random_input(64 * 32, 3);
   std::vector<float> out(64 * 3);
   exec.run(input.data(), 1, out.data());
-  g_allocations = 0;
-  g_counting = true;
+  testing::CountNew count;
   for (std::size_t rows = 1; rows <= 64; ++rows) exec.run(input.data(), rows, out.data());
-  g_counting = false;
-  EXPECT_EQ(g_allocations.load(), 0u);
+  EXPECT_EQ(count.calls(), 0u);
 }
 
 TEST(NativePlan, TooManyRowsIsRefusedWithTheLimit) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/count_new.hpp"
+
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -16,23 +18,6 @@
 #include "support/fake_model.hpp"
 #include "support/wait.hpp"
 #include "tickinfer/predictor.hpp"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // replaced operator new/delete below: GCC 12 misreads
-#endif
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace tickinfer {
 namespace {
@@ -92,13 +77,14 @@ TEST(Predictor, AllocatesNothingWhileTheModelIsUnchanged) {
   const float x[kWidth] = {1, 2, 3, 4};
   float y[2] = {};
   ASSERT_EQ(predictor.predict(x, y), PredictStatus::kOk);
-  g_allocations = 0;
-  g_counting = true;
-  std::size_t ok = 0;
-  for (int i = 0; i < 10000; ++i) ok += predictor.predict(x, y) == PredictStatus::kOk;
-  g_counting = false;
+  std::size_t ok = 0, allocations = 0;
+  {
+    testing::CountNew count;
+    for (int i = 0; i < 10000; ++i) ok += predictor.predict(x, y) == PredictStatus::kOk;
+    allocations = count.calls();
+  }
   EXPECT_EQ(ok, 10000u);
-  EXPECT_EQ(g_allocations.load(), 0u);
+  EXPECT_EQ(allocations, 0u);
 }
 
 TEST(Predictor, RefusesWhatItCannotRunWithAStatus) {

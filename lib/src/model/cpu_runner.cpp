@@ -57,13 +57,7 @@ class CpuRunner final : public Runner {
     // A model with a validated native plan (a TorchScript model loaded with engine auto/native, or an ONNX
     // model) runs on the native engine: no interpreter, no allocation after the first batch of a new version.
     if (plans_.can_run(model)) {
-      if (model.input_width() != width_) {
-        throw std::runtime_error("cpu runner: " + model.source() + " has " + std::to_string(model.input_width()) +
-                                 " input features, the runner stages " + std::to_string(width_));
-      }
-      if (rows > max_batch_)
-        throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " +
-                                std::to_string(max_batch_));
+      check_shape(model, rows);
       const std::size_t count = rows * model.output_width();
       if (count > output_.size()) output_.resize(max_batch_ * model.output_width());  // a wider model: once
       if (rows == 0) return {};
@@ -76,13 +70,7 @@ class CpuRunner final : public Runner {
     if (!torch_model->device().is_cpu()) {
       throw std::runtime_error("cpu runner: " + model.source() + " is loaded on " + torch_model->device().str());
     }
-    if (model.input_width() != width_) {
-      throw std::runtime_error("cpu runner: " + model.source() + " has " + std::to_string(model.input_width()) +
-                               " input features, the runner stages " + std::to_string(width_));
-    }
-    if (rows > max_batch_)
-      throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " +
-                              std::to_string(max_batch_));
+    check_shape(model, rows);
     const std::size_t out_width = model.output_width();
     const std::size_t count = rows * out_width;
     if (rows == 0) return {};
@@ -120,6 +108,16 @@ class CpuRunner final : public Runner {
   }
 
  private:
+  void check_shape(const Model& model, std::size_t rows) const {
+    if (model.input_width() != width_) {
+      throw std::runtime_error("cpu runner: " + model.source() + " has " + std::to_string(model.input_width()) +
+                               " input features, the runner stages " + std::to_string(width_));
+    }
+    if (rows > max_batch_)
+      throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " +
+                              std::to_string(max_batch_));
+  }
+
   std::size_t max_batch_;
   std::size_t width_;
   at::Tensor input_;  // [max_batch, width], the staging memory input() hands out
