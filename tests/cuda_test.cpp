@@ -273,9 +273,9 @@ TEST_F(Cuda, AFailedCaptureFallsBackToEagerAndSaysWhy) {
   std::vector<std::string> lines;
   CudaBackendOptions options;
   options.cuda_graphs = true;
-  options.log = [&](const std::string& line) {
+  options.log = [&](const LogRecord& record) {
     std::lock_guard lock(mutex);
-    lines.push_back(line);
+    lines.push_back(record.message);
   };
   const auto backend = make_cuda_backend(options);
   auto runner = backend->make_runner(8, width);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tickinfer/log.hpp"
 #include "tickinfer/model.hpp"
 #include "tickinfer/runner.hpp"
 
@@ -27,7 +28,7 @@ struct CudaBackendOptions {
   bool high_priority_streams = true;             // the runner's streams come from the high-priority pool
   std::chrono::milliseconds wait_timeout{2000};  // longest wait for one batch; past it the runner turns unhealthy
   bool record_timings = false;  // timing events around each copy and forward (CudaRunner::last_timing())
-  std::function<void(const std::string&)> log;  // capture fallbacks, sticky errors; empty: one line to stderr
+  LogSink log;                  // capture fallbacks, sticky errors (component "cuda"); empty: one line to stderr
 };
 
 /// Counters over every runner of one backend. A snapshot; thread-safe to take.

@@ -169,11 +169,11 @@ struct BackendState {
   std::string first_error;  // guarded by mutex
 
   void log(const std::string& line) const {
-    if (options.log) {
-      options.log(line);
-    } else {
-      std::fprintf(stderr, "tickinfer cuda: %s\n", line.c_str());
-    }
+    LogRecord record;
+    record.level = LogLevel::kWarning;
+    record.component = "cuda";
+    record.message = line;
+    emit_log(options.log, record);
   }
   void mark_unhealthy(const std::string& why) {
     unhealthy_runners.add();
