@@ -104,14 +104,32 @@ def itch():
     write("itch", "bad_length", b"\x01" + struct.pack(">H", 7) + msgs[0] + data)
 
 
-def capture_file(events, symbols, *, count=None):
+def crc32c(data, crc=0):
+    """CRC32C (Castagnoli, reflected 0x82F63B78), as the capture format checks it."""
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def capture_file(events, symbols, *, count=None, levels=0, flags=0, block=1024):
+    """A version-2 capture (lib/include/tickinfer/feed/capture.hpp): header, symbol table, records, then one
+    CRC32C per block of `block` records; header_crc covers the header and table with that field zeroed."""
     header_bytes = 64 + 64 * len(symbols)
-    head = b"TICKCAP\x00" + struct.pack("<IIQII", 1, 80, len(events) if count is None else count, len(symbols),
-                                        header_bytes) + b"\x00" * 32
+
+    def head(crc):
+        return b"TICKCAP\x00" + struct.pack("<IIQIIIIII", 2, 80, len(events) if count is None else count,
+                                            len(symbols), header_bytes, levels, flags, block, crc) + b"\x00" * 16
+
     table = b"".join(struct.pack("<IIqq", i, 0, ps, qs) + name.encode().ljust(40, b"\x00")
                      for i, (name, ps, qs) in enumerate(symbols))
-    records = b"".join(struct.pack("<qQQqqqqqqIBBBB", *e) for e in events)
-    return head + table + records
+    crc = crc32c(head(0) + table)
+    records = [struct.pack("<qQQqqqqqqIBBBB", *e) for e in events]
+    blocks = b"".join(struct.pack("<I", crc32c(b"".join(records[i:i + block])))
+                      for i in range(0, len(records), block))
+    return head(crc) + table + b"".join(records) + blocks
 
 
 def capture():
