@@ -141,6 +141,17 @@ TEST(OnnxModelLoad, WidthAndSchemaAreChecked) {
     EXPECT_EQ(e.code(), ErrorCode::kWidthMismatch);
     EXPECT_EQ(std::string(e.what()), onnx_dir() + "mlp.onnx: model has 32 input features, the pipeline expects 16");
   }
+  LoadOptions interface;
+  interface.expected_output_names = {"y0", "y1"};
+  try {
+    (void)load_onnx(onnx_dir() + "mlp.onnx", interface);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInterfaceMismatch);
+    EXPECT_NE(std::string(e.what()).find("outputs [y0] (1) differ from the served model's [y0, y1] (2)"),
+              std::string::npos)
+        << e.what();
+  }
   LoadOptions schema;
   schema.expected_schema_hash = "other";
   try {

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "model/archive.hpp"
+#include "model/load_checks.hpp"
 #include "model/native/plan.hpp"
 #include "model/native/torchscript_frontend.hpp"
 #include "model/torch_error.hpp"
@@ -442,11 +443,7 @@ void validate_native_against_libtorch(const TorchModel& model, const std::shared
   }
 }
 
-LoadedCheckpoint finish_checkpoint(OpenedCheckpoint opened, const std::string& source, const LoadOptions& options,
-                                   bool keep_architecture) {
-  const std::int64_t start = now_ns();
-  TorchArchive& archive = opened.archive;
-  ModelMetadata& meta = archive.metadata;
+void check_expected(const ModelMetadata& meta, const std::string& source, const LoadOptions& options) {
   const std::size_t width = meta.input_names.size();
   if (options.expected_input_width != 0 && width != options.expected_input_width) {
     throw Error(ErrorCode::kWidthMismatch, source + ": model has " + std::to_string(width) +
@@ -461,6 +458,15 @@ LoadedCheckpoint finish_checkpoint(OpenedCheckpoint opened, const std::string& s
   if (!(options.golden_tolerance >= 0.0f)) {
     throw Error(ErrorCode::kInvalidConfig, source + ": golden_tolerance must be >= 0");
   }
+}
+
+LoadedCheckpoint finish_checkpoint(OpenedCheckpoint opened, const std::string& source, const LoadOptions& options,
+                                   bool keep_architecture) {
+  const std::int64_t start = now_ns();
+  TorchArchive& archive = opened.archive;
+  ModelMetadata& meta = archive.metadata;
+  const std::size_t width = meta.input_names.size();
+  check_expected(meta, source, options);
 
   LoadedCheckpoint loaded;
   loaded.kind = opened.kind;

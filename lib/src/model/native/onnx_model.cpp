@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "model/load_checks.hpp"
 #include "model/native/native_model.hpp"
 #include "model/native/onnx_frontend.hpp"
 #include "model/native/plan.hpp"
@@ -12,11 +13,8 @@ namespace tickinfer {
 std::shared_ptr<const Model> load_onnx(const std::filesystem::path& path, const LoadOptions& options) {
   const std::string source = path.string();
   if (options.device != "cpu") {
-    throw Error(ErrorCode::kUnsupported, source + ": ONNX models run on the native CPU engine, not '" +
-                                             options.device + "'");
-  }
-  if (!(options.golden_tolerance >= 0.0f)) {
-    throw Error(ErrorCode::kInvalidConfig, source + ": golden_tolerance must be >= 0");
+    throw Error(ErrorCode::kUnsupported,
+                source + ": ONNX models run on the native CPU engine, not '" + options.device + "'");
   }
   native::OnnxGraph onnx = native::load_onnx(path);
   if (onnx.metadata_json.empty()) {
@@ -29,16 +27,7 @@ std::shared_ptr<const Model> load_onnx(const std::filesystem::path& path, const 
     throw Error(ErrorCode::kUnsupported, source + ": input '" + onnx.input_name + "' has rank " +
                                              std::to_string(onnx.input_rank) + ", not [batch, features]");
   }
-  const std::size_t width = meta.input_names.size();
-  if (options.expected_input_width != 0 && width != options.expected_input_width) {
-    throw Error(ErrorCode::kWidthMismatch, source + ": model has " + std::to_string(width) +
-                                               " input features, the pipeline expects " +
-                                               std::to_string(options.expected_input_width));
-  }
-  if (!options.expected_schema_hash.empty() && meta.feature_schema_hash != options.expected_schema_hash) {
-    throw Error(ErrorCode::kSchemaMismatch, source + ": feature schema hash is '" + meta.feature_schema_hash +
-                                                "', the pipeline's is '" + options.expected_schema_hash + "'");
-  }
+  internal::check_expected(meta, source, options);  // width, schema, interface, tolerance
   auto plan = native::Plan::compile(onnx.graph);
   native::validate_plan(*plan, meta, options.warmup_batch_sizes, options.golden_tolerance, source);
   const std::uint64_t version = options.version.value_or(meta.version);
