@@ -297,6 +297,8 @@ TEST(Replay, ModelTrainedOnLobsterAmznFeaturesLoadsAndReplays) {
 }
 
 // ---- the tickinfer-replay executable on bad input, and installed ----
+// Compiled where this build has the app (TICKINFER_BUILD_APPS; the sanitizer builds have none).
+#ifdef TICKINFER_HAVE_REPLAY_APP
 
 // The app of this build: tests/replay_test -> ../apps/tickinfer-replay.
 std::filesystem::path build_dir() {
@@ -466,6 +468,8 @@ TEST(ReplayApp, InstalledAppFindsItsModelAndConfigUnderShareWithoutTheBuildTree)
   EXPECT_NE(read_file(dir.file("r.json")).find("\"config\": \"" + prefix + "/share/tickinfer/configs/default.toml\""),
             std::string::npos);
 }
+
+#endif  // TICKINFER_HAVE_REPLAY_APP
 
 }  // namespace
 }  // namespace tickinfer::replay
