@@ -12,6 +12,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/fd.hpp"
 #include "tickinfer/error.hpp"
 
 namespace tickinfer::internal {
@@ -25,20 +26,6 @@ FileIdentity identity_of(const struct stat& st) {
   return {st.st_dev, st.st_ino, st.st_size,
           static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string errno_text(int error) { return std::strerror(error); }
 

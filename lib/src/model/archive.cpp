@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "core/fd.hpp"
 #include "tickinfer/error.hpp"
 #include "tickinfer/model.hpp"
 
@@ -42,20 +43,6 @@ bool is_metadata_member(std::string_view name) {
   return name == wanted || (name.size() > wanted.size() && name.substr(name.size() - wanted.size()) == wanted &&
                             name[name.size() - wanted.size() - 1] == '/');
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
