@@ -85,10 +85,9 @@ class Mapper {
     return std::vector<float>(data, data + t.numel());
   }
 
-  std::optional<at::Tensor> tensor_constant(const Node* node, std::size_t index) const {
+  std::optional<at::Tensor> tensor_constant(const Node* node, std::size_t index) const {  // null: not constant
     const auto value = constant(node->inputs()[index]);
     if (!value || !value->isTensor()) return std::nullopt;
-    (void)node;
     return value->toTensor();
   }
 
@@ -177,9 +176,7 @@ class Mapper {
     return true;
   }
 
-  void binary(Node* node, Op op, const std::string& kind) {
-    const bool in_place = !kind.empty() && kind.back() == '_';
-    (void)in_place;
+  void binary(Node* node, Op op) {  // add/sub/mul/div and their in-place forms alike
     double alpha = 1.0;
     if ((op == Op::kAdd || op == Op::kSub) && node->inputs().size() >= 3) alpha = scalar(node, 2);
     const bool a_value = is_value(node->inputs()[0]), b_value = is_value(node->inputs()[1]);
@@ -270,7 +267,7 @@ class Mapper {
     if (kind == "prim::ListConstruct") {
       std::vector<const Value*> items(node->inputs().begin(), node->inputs().end());
       lists_[node->outputs()[0]] = std::move(items);
-      if (fold_constant(node)) return;
+      (void)fold_constant(node);  // a list of constants (e.g. a shape) also becomes a constant
       return;
     }
     bool any_value = false;
@@ -298,9 +295,9 @@ class Mapper {
       if (!w || w->dim() != 2) refuse(node, "only input x constant 2-D matrix is supported");
       dense(node, value_of(node, 0), w->t(), std::nullopt);
     } else if (base == "add") {
-      binary(node, Op::kAdd, op);
+      binary(node, Op::kAdd);
     } else if (base == "sub") {
-      binary(node, Op::kSub, op);
+      binary(node, Op::kSub);
     } else if (base == "rsub") {
       // rsub(a, b, alpha) = b - alpha * a
       const double alpha = node->inputs().size() >= 3 ? scalar(node, 2) : 1.0;
@@ -315,10 +312,10 @@ class Mapper {
       const int x = value_of(node, 0);
       add(node, native::Node{Op::kMul, {x}, width(x), {-1.0f}, {}, 0, 0, false, {}});
     } else if (base == "mul") {
-      binary(node, Op::kMul, op);
+      binary(node, Op::kMul);
     } else if (base == "div") {
       if (node->inputs().size() > 2) refuse(node, "rounding modes are not supported");
-      binary(node, Op::kDiv, op);
+      binary(node, Op::kDiv);
     } else if (base == "relu") {
       unary(node, Op::kRelu);
     } else if (base == "leaky_relu") {
