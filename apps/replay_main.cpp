@@ -1,7 +1,8 @@
 // tickinfer-replay: replays market data (or, with no data, a seeded synthetic feed) through the feature
-// pipeline and a TorchScript model on two cores: this thread reads events, updates the book, computes
-// features and submits; the pipeline's worker runs the model. Prints a human summary and writes a JSON
-// report (fields in docs/REPLAY.md).
+// pipeline and a model (TorchScript or ONNX) on two cores: this thread reads events, updates the book,
+// computes features and submits; the pipeline's worker runs the model. With --direct this thread also runs
+// the model (direct mode, the native engine). Prints a human summary and writes a JSON report (fields in
+// docs/REPLAY.md).
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -20,7 +21,9 @@
 #include "tickinfer/features/engine.hpp"
 #include "tickinfer/features/schema.hpp"
 #include "tickinfer/feed/parse_report.hpp"
+#include "tickinfer/onnx.hpp"
 #include "tickinfer/pipeline.hpp"
+#include "tickinfer/predictor.hpp"
 #include "tickinfer/replay/replay.hpp"
 #include "tickinfer/replay/source.hpp"
 #include "tickinfer/torchscript.hpp"
@@ -62,6 +65,8 @@ struct Options {
   bool quiet = false;
   std::string on_error = "skip";
   double max_error_share = 0.01;
+  std::string engine = "auto";
+  bool direct = false;
 };
 
 // Exit statuses: 1 an error (bad option, unreadable or refused file, --on-error stop on a bad record),
@@ -201,8 +206,10 @@ ti::IdleStrategy parse_idle(const std::string& s) {
 
 void print_summary(const tr::ReplayReport& r, const ti::Model& model, const std::string& model_path) {
   std::printf("tickinfer-replay: %s\n", r.source.c_str());
-  std::printf("  model %s (%s v%llu, %zu -> %zu)\n", model_path.c_str(), model.metadata().name.c_str(),
-              static_cast<unsigned long long>(model.version()), model.input_width(), model.output_width());
+  std::printf("  model %s (%s v%llu, %zu -> %zu), engine %s%s%s\n", model_path.c_str(), model.metadata().name.c_str(),
+              static_cast<unsigned long long>(model.version()), model.input_width(), model.output_width(),
+              model.engine().c_str(), model.engine_note().empty() ? "" : ": ", model.engine_note().c_str());
+  if (r.direct) std::printf("  direct mode: the feed thread predicts each event inline (no pipeline)\n");
   const char* pacing = r.speed == 0 ? "as fast as possible" : r.speed == 1 ? "as recorded" : nullptr;
   char scaled[48];
   if (pacing == nullptr) std::snprintf(scaled, sizeof scaled, "as recorded x %g", r.speed), pacing = scaled;
@@ -219,6 +226,16 @@ void print_summary(const tr::ReplayReport& r, const ti::Model& model, const std:
                 us(h.percentile(0.99)).c_str(), us(h.max).c_str());
   };
   std::printf("  stages, us:\n");
+  if (r.direct) {
+    stage("feed (read, book, features)", r.feed_stage);
+    stage("predict (Predictor::predict)", r.predict);
+    std::printf("  counts: ok %llu, model errors %llu\n", static_cast<unsigned long long>(r.ok),
+                static_cast<unsigned long long>(r.model_errors));
+    std::string versions;
+    for (const auto v : r.model_versions) versions += (versions.empty() ? "" : ", ") + std::to_string(v);
+    std::printf("  model versions: %s\n", versions.empty() ? "none" : versions.c_str());
+    return;
+  }
   stage("feed (read, book, features, submit)", r.feed_stage);
   stage("queue wait", r.pipeline.queue_wait);
   stage("batch formation", r.pipeline.batch_formation);
@@ -291,18 +308,19 @@ int run(const Options& opt) {
   if (opt.model.empty())
     throw ti::Error(ti::ErrorCode::kInvalidConfig, "no --model given and no bundled model in this build");
   ti::LoadOptions load;
+  load.engine = ti::parse_engine(opt.engine);
+  if (opt.direct) {
+    if (load.engine == ti::Engine::kLibTorch)
+      throw ti::Error(ti::ErrorCode::kInvalidConfig, "--direct runs the native engine: not with --engine libtorch");
+    load.engine = ti::Engine::kNative;  // a model the native engine cannot run is refused, with the reason
+  }
   for (std::size_t b = 1; b <= std::min<std::size_t>(opt.max_batch, 8); b *= 2) load.warmup_batch_sizes.push_back(b);
-  auto model = ti::load_torchscript(opt.model, load);
+  const bool onnx = std::filesystem::path(opt.model).extension() == ".onnx";
+  if (onnx && load.engine == ti::Engine::kLibTorch)
+    throw ti::Error(ti::ErrorCode::kInvalidConfig, opt.model + ": an ONNX model runs on the native engine only");
+  auto model = onnx ? ti::load_onnx(opt.model, load) : ti::load_torchscript(opt.model, load);
   ti::features::check_schema(model->metadata(), schema, opt.model);
-
-  const bool fixed = !opt.predictions.empty() && !opt.dynamic_batches;
-  ti::PipelineConfig pc;
-  pc.max_batch = opt.max_batch;
-  pc.max_delay_us = fixed ? 60'000'000 : opt.max_delay_us;
-  pc.queue_capacity = opt.queue_capacity;
-  pc.idle = parse_idle(opt.idle);
-  if (opt.worker_core >= 0) pc.pin_cores = {opt.worker_core};
-  auto pipeline = ti::Pipeline::create(pc, std::make_shared<ti::ModelSlot>(model), ti::make_cpu_backend());
+  auto slot = std::make_shared<ti::ModelSlot>(model);
 
   tr::ReplayOptions ro;
   ro.speed = opt.speed;
@@ -311,18 +329,13 @@ int run(const Options& opt) {
   ro.deadline_us = opt.deadline_us;
   ro.drop_when_full = opt.drop;
   ro.keep_predictions = !opt.predictions.empty();
-  ro.fixed_batches = fixed;
   ro.feed_core = opt.feed_core;
   std::uint64_t total = source->size_hint();
   if (opt.limit != 0 && (total == 0 || opt.limit < total)) total = opt.limit;
   const ProgressBar bar(!opt.quiet && isatty(STDERR_FILENO) != 0, total);
   ro.progress = [&bar](std::uint64_t events, std::uint64_t predicted) { bar.update(events, predicted); };
-
   tr::Predictions predictions(model->output_width(), total);
   std::vector<std::int64_t> timestamps;
-  const auto report = tr::run_replay(*source, engine, *pipeline, ro, &predictions, &timestamps);
-  pipeline->shutdown();
-  bar.finish();
 
   json extra;
   extra["model"] = {{"path", opt.model},
@@ -330,13 +343,35 @@ int run(const Options& opt) {
                     {"version", model->version()},
                     {"inputs", model->input_width()},
                     {"outputs", model->output_width()},
+                    {"engine", model->engine()},
+                    {"engine_note", model->engine_note()},
                     {"feature_schema_hash", model->metadata().feature_schema_hash}};
   extra["features"] = {{"config", opt.config}, {"names", schema.names()}, {"schema_hash", schema.hash()}};
-  extra["pipeline_config"] = {
-      {"max_batch", pc.max_batch},  {"max_delay_us", pc.max_delay_us}, {"queue_capacity", pc.queue_capacity},
-      {"idle", opt.idle},           {"fixed_batches", fixed},          {"deadline_us", opt.deadline_us},
-      {"drop_when_full", opt.drop}, {"feed_core", opt.feed_core},      {"worker_core", opt.worker_core}};
   extra["host"] = {{"hardware_threads", std::thread::hardware_concurrency()}};
+
+  tr::ReplayReport report;
+  if (opt.direct) {
+    ti::Predictor predictor(slot);
+    report = tr::run_replay_direct(*source, engine, predictor, ro, &predictions, &timestamps);
+    extra["direct_config"] = {{"feed_core", opt.feed_core}};
+  } else {
+    const bool fixed = !opt.predictions.empty() && !opt.dynamic_batches;
+    ti::PipelineConfig pc;
+    pc.max_batch = opt.max_batch;
+    pc.max_delay_us = fixed ? 60'000'000 : opt.max_delay_us;
+    pc.queue_capacity = opt.queue_capacity;
+    pc.idle = parse_idle(opt.idle);
+    if (opt.worker_core >= 0) pc.pin_cores = {opt.worker_core};
+    auto pipeline = ti::Pipeline::create(pc, slot, ti::make_cpu_backend());
+    ro.fixed_batches = fixed;
+    report = tr::run_replay(*source, engine, *pipeline, ro, &predictions, &timestamps);
+    pipeline->shutdown();
+    extra["pipeline_config"] = {
+        {"max_batch", pc.max_batch},  {"max_delay_us", pc.max_delay_us}, {"queue_capacity", pc.queue_capacity},
+        {"idle", opt.idle},           {"fixed_batches", fixed},          {"deadline_us", opt.deadline_us},
+        {"drop_when_full", opt.drop}, {"feed_core", opt.feed_core},      {"worker_core", opt.worker_core}};
+  }
+  bar.finish();
   std::ofstream(opt.json_out) << tr::to_json(report, extra.dump(-1, ' ', false, json::error_handler_t::replace))
                               << '\n';
   if (!opt.predictions.empty()) predictions.write_csv(opt.predictions, model->metadata().output_names, timestamps);
@@ -365,7 +400,12 @@ int main(int argc, char** argv) {
                  "data file(s): LOBSTER message CSV [orderbook CSV] or sample zip, Tardis CSV(s), "
                  "ITCH file, or a tickinfer capture");
   app.add_option("--format", opt.format, "synthetic, lobster, tardis, itch or capture (default: from the file)");
-  app.add_option("--model", opt.model, "TorchScript archive (default: the bundled replay_mlp.pt)");
+  app.add_option("--model", opt.model, "TorchScript archive or .onnx file (default: the bundled replay_mlp.pt)");
+  app.add_option("--engine", opt.engine,
+                 "auto (the native engine when the model compiles and validates, else LibTorch), native or libtorch")
+      ->check(CLI::IsMember({"auto", "native", "libtorch"}));
+  app.add_flag("--direct", opt.direct,
+               "direct mode: the feed thread runs the model on each event itself (native engine, no pipeline)");
   app.add_option("--config", opt.config, "feature config (TOML)");
   app.add_option("--symbol", opt.symbol, "symbol to replay (ITCH or multi-symbol captures)");
   app.add_option("--events", opt.events, "synthetic feed: events")->check(CLI::Range(1ull, 1ull << 32));

@@ -4,10 +4,15 @@
 Python reads the LOBSTER message and orderbook files line by line, computes the features of
 configs/*.toml per event with the same definitions as tickinfer's C++ FeatureEngine (docs/REPLAY.md),
 and calls the TorchScript model once per event (torch.jit.load, eval, no_grad). It reports events/s and
-per-event latency (line read -> prediction) and can write predictions in tickinfer-replay's CSV format.
+per-event latency and can write predictions in tickinfer-replay's CSV format.
+
+Latency is measured as tickinfer-replay measures it: as fast as possible (--speed 0), from the line read to
+the prediction; paced (--speed S: as recorded x S), from the event's scheduled arrival (the start plus its
+recorded offset / S) to the prediction, so time spent behind on earlier events counts, as it does for
+`tickinfer-replay --speed S`.
 
   baseline_replay.py --model M.pt --config configs/default.toml MESSAGE.csv [ORDERBOOK.csv]
-      [--limit N] [--predictions P.csv] [--json REPORT.json]
+      [--limit N] [--speed S] [--predictions P.csv] [--json REPORT.json]
   baseline_replay.py --write-schema SCHEMA.json --config configs/default.toml   # for export_model.py --schema
 
 --write-schema needs no torch: it writes {"names", "hash", "canonical"} exactly as
@@ -256,29 +261,43 @@ def replay(args):
     orderbook = args.data[1] if len(args.data) > 1 else orderbook_for(args.data[0])
     latencies, rows = [], []
     n = 0
-    start = time.perf_counter_ns()
+    inverse_speed = 1.0 / args.speed if args.speed > 0 else 0.0
+    first_ts = None
+    clock = time.perf_counter_ns
+    start = clock()
     with open(args.data[0]) as messages, open(orderbook) as books, torch.no_grad():
         for msg_line, book_line in zip(messages, books):
             if args.limit and n >= args.limit:
                 break
-            t0 = time.perf_counter_ns()
+            t0 = clock()
             m = msg_line.rstrip("\n").split(",")
             ts = parse_time_ns(m[0])
+            if inverse_speed:
+                if first_ts is None:
+                    first_ts, start = ts, clock()
+                t0 = start + int((ts - first_ts) * inverse_speed)  # the scheduled arrival
+                gap = t0 - clock()
+                if gap > 200_000:
+                    time.sleep((gap - 200_000) * 1e-9)  # sleep through long gaps, spin the last stretch
+                while clock() < t0:
+                    pass
             bids, asks = book_from_row(book_line.rstrip("\n").split(","))
             features = engine.update(ts, bids, asks, signed_trade(int(m[1]), int(m[3]), int(m[5])))
             x = torch.from_numpy(np.asarray(features, dtype=np.float32)).unsqueeze(0)
             y = model(x)[0].tolist()
-            latencies.append(time.perf_counter_ns() - t0)
+            latencies.append(clock() - t0)
             if args.predictions:
                 rows.append((n, ts, y))
             n += 1
-    seconds = (time.perf_counter_ns() - start) * 1e-9
+    seconds = (clock() - start) * 1e-9
     lat = sorted(latencies)
     report = {
         "tool": "baseline_replay.py",
         "events": n,
         "seconds": seconds,
         "events_per_s": n / seconds if seconds > 0 else 0.0,
+        "speed": args.speed,
+        "latency_from": "scheduled arrival" if inverse_speed else "line read",
         "latency_ns": {"p50_ns": percentile(lat, 0.5), "p90_ns": percentile(lat, 0.9),
                        "p99_ns": percentile(lat, 0.99), "p999_ns": percentile(lat, 0.999),
                        "max_ns": lat[-1] if lat else 0},
@@ -293,7 +312,7 @@ def replay(args):
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
     print(f"baseline_replay.py: {n} events in {seconds:.2f} s: {report['events_per_s']:.0f} events/s; "
-          f"latency (line read -> prediction) us: p50 {report['latency_ns']['p50_ns'] / 1e3:.1f}  "
+          f"latency ({report['latency_from']} -> prediction) us: p50 {report['latency_ns']['p50_ns'] / 1e3:.1f}  "
           f"p99 {report['latency_ns']['p99_ns'] / 1e3:.1f}  max {report['latency_ns']['max_ns'] / 1e3:.1f}")
     return 0
 
@@ -304,6 +323,8 @@ def main():
     parser.add_argument("--config", default=os.path.join(os.path.dirname(__file__), "..", "configs", "default.toml"))
     parser.add_argument("--model", help="TorchScript archive")
     parser.add_argument("--limit", type=int, default=0, help="events to replay (0: all)")
+    parser.add_argument("--speed", type=float, default=0.0,
+                        help="0: as fast as possible; S: as recorded x S, latency from each event's scheduled arrival")
     parser.add_argument("--predictions", help="write predictions CSV (tickinfer-replay's format)")
     parser.add_argument("--json", help="write a JSON report")
     parser.add_argument("--write-schema", help="write the config's schema JSON {names, hash, canonical} and exit")

@@ -93,6 +93,13 @@ void wait_until(std::int64_t target_ns) {
   while (now_ns() < target_ns) cpu_relax();
 }
 
+// Paced replay: when the event arrives (the wall clock's start plus its recorded offset scaled by 1/speed).
+// Latency counts from here, so a feed thread that falls behind shows it in the latency of the events it is late
+// for, as a real feed handler's would.
+std::int64_t arrival_ns(std::int64_t start_ns, std::int64_t recorded_offset_ns, double inverse_speed) {
+  return start_ns + static_cast<std::int64_t>(static_cast<double>(recorded_offset_ns) * inverse_speed);
+}
+
 json percentiles(const HistogramSnapshot& h) {
   return {{"count", h.count},
           {"mean_ns", h.mean()},
@@ -247,8 +254,8 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
       event = source.read();
       if (event == nullptr) break;
       if (i == 0) start_ns = now_ns(), first_ts = event->ts_ns;
-      wait_until(start_ns + static_cast<std::int64_t>(static_cast<double>(event->ts_ns - first_ts) * inverse_speed));
-      ingest_ns = now_ns();
+      ingest_ns = arrival_ns(start_ns, event->ts_ns - first_ts, inverse_speed);
+      wait_until(ingest_ns);
     } else {
       ingest_ns = now_ns();
       event = source.read();
@@ -344,6 +351,132 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
   return report;
 }
 
+ReplayReport run_replay_direct(MarketSource& source, features::FeatureEngine& engine, Predictor& predictor,
+                               const ReplayOptions& options, Predictions* predictions,
+                               std::vector<std::int64_t>* timestamps) {
+  if (predictor.input_width() == 0)
+    throw Error(ErrorCode::kInvalidConfig, "replay: direct mode: the slot has no model");
+  if (engine.width() != predictor.input_width())
+    throw Error(ErrorCode::kWidthMismatch, "replay: the feature schema has " + std::to_string(engine.width()) +
+                                               " features, the model expects " +
+                                               std::to_string(predictor.input_width()));
+  if (options.speed < 0) throw Error(ErrorCode::kInvalidConfig, "replay: speed must be >= 0");
+  if (options.fixed_batches || options.drop_when_full || options.deadline_us != 0)
+    throw Error(ErrorCode::kInvalidConfig,
+                "replay: direct mode predicts every event inline: fixed batches, dropping and deadlines are "
+                "pipeline options");
+  pin_self(options.feed_core);
+
+  ReplayReport report;
+  report.source = source.describe();
+  report.symbol = source.symbol();
+  report.direct = true;
+  report.speed = options.speed;
+  report.warmup_events = options.warmup_events;
+  report.series.reserve(1 << 16);
+  if (timestamps != nullptr && options.keep_predictions) timestamps->reserve(source.size_hint());
+  Predictions* keep = options.keep_predictions ? predictions : nullptr;
+
+  std::vector<float> features(engine.width());
+  std::vector<float> outputs(predictor.output_width());
+  std::vector<std::uint64_t> versions;
+  versions.reserve(64);
+  std::uint64_t last_version = ~std::uint64_t{0};
+  LatencyHistogram end_to_end, feed_stage, predict;
+  const bool paced = options.speed > 0;
+  const double inverse_speed = paced ? 1.0 / options.speed : 0.0;
+  std::uint64_t i = 0, ok = 0, ok_measured = 0, model_errors = 0;
+  std::int64_t start_ns = 0, measure_start_ns = 0, first_ts = 0, last_ts = 0, next_sample_ns = 0;
+  Tick tick;
+  for (; options.limit == 0 || i < options.limit; ++i) {
+    std::int64_t ingest_ns;
+    const feed::Event* event;
+    if (paced) {
+      event = source.read();
+      if (event == nullptr) break;
+      if (i == 0) start_ns = now_ns(), first_ts = event->ts_ns;
+      ingest_ns = arrival_ns(start_ns, event->ts_ns - first_ts, inverse_speed);
+      wait_until(ingest_ns);
+    } else {
+      ingest_ns = now_ns();
+      event = source.read();
+      if (event == nullptr) break;
+      if (i == 0) start_ns = ingest_ns, first_ts = event->ts_ns;
+    }
+    if (i == 0) next_sample_ns = start_ns + options.interval_ns;
+    if (i == options.warmup_events) measure_start_ns = ingest_ns;
+    last_ts = event->ts_ns;
+    source.apply(tick);
+    engine.update(event->ts_ns, *tick.book, tick.trade, features);
+    if (timestamps != nullptr && options.keep_predictions) timestamps->push_back(event->ts_ns);
+
+    const std::int64_t features_ns = now_ns();
+    const PredictStatus status = predictor.predict(features, outputs);
+    const std::int64_t done_ns = now_ns();
+    switch (status) {
+      case PredictStatus::kOk:
+        ++ok;
+        if (predictor.model_version() != last_version) {
+          last_version = predictor.model_version();
+          if (std::find(versions.begin(), versions.end(), last_version) == versions.end())
+            versions.push_back(last_version);
+        }
+        break;
+      case PredictStatus::kModelError:
+        ++model_errors;
+        break;
+      case PredictStatus::kNotNative:
+        throw Error(ErrorCode::kUnsupported,
+                    "replay: direct mode runs the native engine, and the current model has no native plan");
+      case PredictStatus::kInvalid:
+        throw Error(ErrorCode::kWidthMismatch, "replay: direct mode: the model's width changed to " +
+                                                   std::to_string(predictor.input_width()) + " -> " +
+                                                   std::to_string(predictor.output_width()));
+      case PredictStatus::kNoModel:
+        throw Error(ErrorCode::kInvalidConfig, "replay: direct mode: the slot has no model");
+    }
+    if (i >= options.warmup_events) {
+      end_to_end.record_exclusive(done_ns - ingest_ns);
+      feed_stage.record_exclusive(features_ns - ingest_ns);
+      predict.record_exclusive(done_ns - features_ns);
+      ok_measured += status == PredictStatus::kOk;
+    }
+    if (keep != nullptr)
+      keep->record(i, status == PredictStatus::kOk ? ResultStatus::kOk : ResultStatus::kModelError, outputs);
+    if (done_ns >= next_sample_ns) {
+      report.series.push_back({static_cast<double>(done_ns - start_ns) * 1e-9, i + 1, i + 1});
+      if (options.progress) options.progress(i + 1, i + 1);
+      next_sample_ns += options.interval_ns * (1 + (done_ns - next_sample_ns) / options.interval_ns);
+    }
+  }
+  const std::int64_t end_ns = now_ns();
+  report.events = i;
+  if (i > 0) {
+    report.series.push_back({static_cast<double>(end_ns - start_ns) * 1e-9, i, i});
+    if (options.progress) options.progress(i, i);
+  }
+  report.accepted = i;
+  report.ok = ok;
+  report.model_errors = model_errors;
+  report.end_to_end = end_to_end.snapshot();
+  report.feed_stage = feed_stage.snapshot();
+  report.predict = predict.snapshot();
+  std::sort(versions.begin(), versions.end());
+  report.model_versions = std::move(versions);
+  report.source_stats = source.stats();
+  report.window_overflows = engine.window_overflows();
+  report.recorded_span_ns = last_ts - first_ts;
+  report.wall_s = i > 0 ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
+  if (i > options.warmup_events) {
+    report.measured_s = static_cast<double>(end_ns - measure_start_ns) * 1e-9;
+    if (report.measured_s > 0) {
+      report.events_per_s = static_cast<double>(i - options.warmup_events) / report.measured_s;
+      report.inferences_per_s = static_cast<double>(ok_measured) / report.measured_s;
+    }
+  }
+  return report;
+}
+
 std::string to_json(const ReplayReport& r, const std::string& extra) {
   json j;
   j["tool"] = "tickinfer-replay";
@@ -364,6 +497,7 @@ std::string to_json(const ReplayReport& r, const std::string& extra) {
                  {"mode", r.speed == 0   ? "as_fast_as_possible"
                           : r.speed == 1 ? "as_recorded"
                                          : "scaled"}};
+  j["mode"] = r.direct ? "direct" : "pipeline";
   j["events"] = r.events;
   j["warmup_events"] = r.warmup_events;
   j["counts"] = {{"accepted", r.accepted},
@@ -383,10 +517,13 @@ std::string to_json(const ReplayReport& r, const std::string& extra) {
                      {"inferences_per_s", r.inferences_per_s},
                      {"series_columns", {"t_s", "events", "predictions"}},
                      {"series", series}};
-  j["latency_ns"] = {
-      {"end_to_end", percentiles(r.end_to_end)},          {"feed_stage", percentiles(r.feed_stage)},
-      {"queue_wait", percentiles(r.pipeline.queue_wait)}, {"batch_formation", percentiles(r.pipeline.batch_formation)},
-      {"forward", percentiles(r.pipeline.forward)},       {"pipeline_end_to_end", percentiles(r.pipeline.end_to_end)}};
+  j["latency_ns"] = {{"end_to_end", percentiles(r.end_to_end)},
+                     {"feed_stage", percentiles(r.feed_stage)},
+                     {"queue_wait", percentiles(r.pipeline.queue_wait)},
+                     {"batch_formation", percentiles(r.pipeline.batch_formation)},
+                     {"forward", percentiles(r.pipeline.forward)},
+                     {"pipeline_end_to_end", percentiles(r.pipeline.end_to_end)},
+                     {"predict", percentiles(r.predict)}};
   j["end_to_end_histogram"] = {{"columns", {"lower_ns", "count"}}, {"buckets", buckets(r.end_to_end)}};
   json sizes = json::object();
   double rows = 0, batches = 0;

@@ -1,6 +1,7 @@
 #pragma once
 // Replays a market-data source through the feature engine and a Pipeline: one feed thread (this one) reads
-// events, updates the book, computes features and submits; the pipeline's worker runs the model.
+// events, updates the book, computes features and submits; the pipeline's worker runs the model. Or, in direct
+// mode, the feed thread runs the model itself on each event (Predictor, the native engine): no queue hop.
 
 #include <cstdint>
 #include <functional>
@@ -13,6 +14,7 @@
 #include "tickinfer/histogram.hpp"
 #include "tickinfer/metrics.hpp"
 #include "tickinfer/pipeline.hpp"
+#include "tickinfer/predictor.hpp"
 #include "tickinfer/replay/source.hpp"
 
 namespace tickinfer::replay {
@@ -42,6 +44,7 @@ struct ThroughputSample {
 
 struct ReplayReport {
   std::string source;
+  bool direct = false;  // direct mode: the feed thread predicted each event inline (no pipeline)
   feed::SymbolInfo symbol;
   double speed = 0;
   std::uint64_t events = 0;  // events replayed (each computed features and was submitted once)
@@ -55,8 +58,10 @@ struct ReplayReport {
   double events_per_s = 0;             // measured events / measured_s
   double inferences_per_s = 0;         // measured kOk predictions / measured_s
   HistogramSnapshot end_to_end;        // ingest (event read) -> completion callback, per event after warm-up
-  HistogramSnapshot feed_stage;        // ingest -> accepted by submit (read, book, features, submit)
-  MetricsSnapshot pipeline;            // the pipeline's own per-stage metrics (all events)
+  /// Ingest -> accepted by submit (read, book, features, submit); direct mode: ingest -> features ready.
+  HistogramSnapshot feed_stage;
+  HistogramSnapshot predict;  // direct mode: Predictor::predict per event (after warm-up); empty otherwise
+  MetricsSnapshot pipeline;   // the pipeline's own per-stage metrics (all events); empty in direct mode
   std::vector<ThroughputSample> series;
   std::vector<std::uint64_t> model_versions;  // distinct versions that produced predictions, ascending
   SourceStats source_stats;
@@ -68,7 +73,8 @@ struct ReplayReport {
 class Predictions {
  public:
   Predictions(std::size_t width, std::uint64_t expected_events);
-  /// Worker thread only (single writer). Allocates a chunk once per 65536 events, never per event.
+  /// One writer thread (the worker; in direct mode the feed thread). Allocates a chunk once per 65536 events, never per
+  /// event.
   void record(std::uint64_t index, ResultStatus status, std::span<const float> outputs);
   std::size_t width() const noexcept { return width_; }
   std::uint64_t size() const noexcept { return size_; }
@@ -99,6 +105,17 @@ class Predictions {
 ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, Pipeline& pipeline,
                         const ReplayOptions& options, Predictions* predictions = nullptr,
                         std::vector<std::int64_t>* timestamps = nullptr);
+
+/// Direct mode: the calling (feed) thread reads each event, updates the book, computes the features and runs
+/// `predictor` on them before it reads the next event, so end-to-end latency is ingest -> prediction with no
+/// queue. Pacing, warm-up, limit, predictions and the report are as run_replay's (ok and model_errors count the
+/// predictions; there is no rejection, expiry or batching). Paced, an event's ingest time is its scheduled
+/// arrival, so time spent behind on earlier events counts in its latency. Throws Error(kWidthMismatch) when
+/// the features and the model disagree, Error(kUnsupported) when the slot's model has no native plan, and
+/// Error(kInvalidConfig) for fixed_batches, drop_when_full or a deadline (pipeline options).
+ReplayReport run_replay_direct(MarketSource& source, features::FeatureEngine& engine, Predictor& predictor,
+                               const ReplayOptions& options, Predictions* predictions = nullptr,
+                               std::vector<std::int64_t>* timestamps = nullptr);
 
 /// The report as JSON (fields in docs/REPLAY.md). `extra` (a JSON object text, may be empty) is merged in.
 std::string to_json(const ReplayReport& report, const std::string& extra = {});
