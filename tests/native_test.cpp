@@ -226,6 +226,19 @@ TEST(NativePlan, MlpWithFusedReluMatchesReferenceAtEveryBatchSize) {
   expect_matches(b.g, 64, kSizes);
 }
 
+TEST(NativePlan, WideLayersMatchReferenceAtEveryBatchSize) {
+  // 200 and 48 outputs: the batched kernel's 32-column blocks and its 16-column tail, at every row count.
+  Builder b(40);
+  int v = b.dense(0, 200);
+  v = b.unary(v, Op::kRelu);
+  v = b.dense(v, 48);
+  v = b.unary(v, Op::kRelu);
+  b.dense(v, 3);
+  const auto plan = Plan::compile(b.g);
+  EXPECT_EQ(plan->describe(), "dense 40->200 +relu; dense 200->48 +relu; dense (dot) 48->3");
+  expect_matches(b.g, 64, kSizes);
+}
+
 TEST(NativePlan, EveryUnaryOpMatchesReference) {
   const std::pair<Op, std::pair<float, float>> ops[] = {
       {Op::kRelu, {0, 0}},     {Op::kLeakyRelu, {0.01f, 0}},

