@@ -67,6 +67,10 @@ struct Options {
   double max_error_share = 0.01;
   std::string engine = "auto";
   bool direct = false;
+  bool sweep = false;
+  std::vector<double> sweep_points = {0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.25};
+  std::uint64_t sweep_events = 200'000;
+  double p99_target_us = 100.0;
 };
 
 // Exit statuses: 1 an error (bad option, unreadable or refused file, --on-error stop on a bad record),
@@ -267,6 +271,115 @@ void print_summary(const tr::ReplayReport& r, const ti::Model& model, const std:
   std::printf("  model versions: %s\n", versions.empty() ? "none" : versions.c_str());
 }
 
+ti::PipelineConfig pipeline_config(const Options& opt, bool fixed) {
+  ti::PipelineConfig pc;
+  pc.max_batch = opt.max_batch;
+  pc.max_delay_us = fixed ? 60'000'000 : opt.max_delay_us;
+  pc.queue_capacity = opt.queue_capacity;
+  pc.idle = parse_idle(opt.idle);
+  if (opt.worker_core >= 0) pc.pin_cores = {opt.worker_core};
+  return pc;
+}
+
+// One replay of the first `limit` events of a freshly opened source at `speed`, through the pipeline (or direct
+// mode), nothing kept: one point of the sweep.
+tr::ReplayReport replay_once(const Options& opt, const tr::SourceOptions& source_options,
+                             const ti::features::FeatureSchema& schema, const std::shared_ptr<ti::ModelSlot>& slot,
+                             double speed, std::uint64_t limit) {
+  auto source = tr::MarketSource::open(source_options);
+  ti::features::FeatureEngine engine(schema, {source->symbol().price_scale, source->symbol().qty_scale});
+  tr::ReplayOptions ro;
+  ro.speed = speed;
+  ro.limit = limit;
+  ro.warmup_events = std::min<std::uint64_t>(opt.warmup, limit / 10);
+  ro.deadline_us = opt.deadline_us;
+  ro.drop_when_full = opt.drop;
+  ro.feed_core = opt.feed_core;
+  if (opt.direct) {
+    ti::Predictor predictor(slot);
+    return tr::run_replay_direct(*source, engine, predictor, ro);
+  }
+  auto pipeline = ti::Pipeline::create(pipeline_config(opt, false), slot, ti::make_cpu_backend());
+  auto report = tr::run_replay(*source, engine, *pipeline, ro);
+  pipeline->shutdown();
+  return report;
+}
+
+// --sweep: capacity first (as fast as possible), then latency at offered rates from a fraction of capacity to
+// past it (paced: as recorded x the speed that gives that mean rate), and the highest rate whose p99 meets the
+// target. Latency measured at saturation is the tool's own queue; this separates the two.
+int run_sweep(const Options& opt, const tr::SourceOptions& source_options, const ti::features::FeatureSchema& schema,
+              const std::shared_ptr<ti::ModelSlot>& slot, const ti::Model& model, json extra) {
+  const tr::ReplayReport capacity = replay_once(opt, source_options, schema, slot, 0.0, opt.sweep_events);
+  if (capacity.events == 0 || capacity.recorded_span_ns <= 0 || capacity.events_per_s <= 0)
+    throw ti::Error(ti::ErrorCode::kInvalidConfig,
+                    "--sweep: the data has no recorded time span to pace by (" + capacity.source + ")");
+  const double recorded_rate =
+      static_cast<double>(capacity.events) * 1e9 / static_cast<double>(capacity.recorded_span_ns);
+  const double target_ns = opt.p99_target_us * 1000.0;
+  std::printf("tickinfer-replay --sweep: %s\n", capacity.source.c_str());
+  std::printf("  model %s (%s v%llu), engine %s, %s\n", opt.model.c_str(), model.metadata().name.c_str(),
+              static_cast<unsigned long long>(model.version()), model.engine().c_str(),
+              opt.direct ? "direct mode" : "pipeline");
+  std::printf(
+      "  capacity (as fast as possible, %llu events): %s events/s (its latency p50 %s us p99 %s us is queueing "
+      "behind the feed, not service)\n",
+      static_cast<unsigned long long>(capacity.events), rate(capacity.events_per_s).c_str(),
+      us(capacity.end_to_end.percentile(0.5)).c_str(), us(capacity.end_to_end.percentile(0.99)).c_str());
+  std::printf(
+      "  recorded mean rate %s events/s; latency by offered rate (paced, from each event's scheduled arrival):\n",
+      rate(recorded_rate).c_str());
+  std::printf("  %8s %12s %12s %9s %9s %9s %9s %8s\n", "offered", "events/s", "achieved", "p50 us", "p99 us",
+              "p99.9 us", "max us", "p99 ok");
+  json points = json::array();
+  double best_rate = 0;
+  for (const double fraction : opt.sweep_points) {
+    const double offered = fraction * capacity.events_per_s;
+    const double speed = offered / recorded_rate;
+    const tr::ReplayReport r = replay_once(opt, source_options, schema, slot, speed, opt.sweep_events);
+    const auto& e = r.end_to_end;
+    const bool meets = static_cast<double>(e.percentile(0.99)) <= target_ns && r.ok == r.events;
+    if (meets) best_rate = std::max(best_rate, r.events_per_s);
+    std::printf("  %7.0f%% %12s %12s %9s %9s %9s %9s %8s\n", fraction * 100.0, rate(offered).c_str(),
+                rate(r.events_per_s).c_str(), us(e.percentile(0.5)).c_str(), us(e.percentile(0.99)).c_str(),
+                us(e.percentile(0.999)).c_str(), us(e.max).c_str(), meets ? "yes" : "no");
+    points.push_back({{"fraction_of_capacity", fraction},
+                      {"offered_events_per_s", offered},
+                      {"speed", speed},
+                      {"events", r.events},
+                      {"achieved_events_per_s", r.events_per_s},
+                      {"ok", r.ok},
+                      {"rejected", r.rejected},
+                      {"expired", r.expired},
+                      {"p50_ns", e.percentile(0.5)},
+                      {"p90_ns", e.percentile(0.9)},
+                      {"p99_ns", e.percentile(0.99)},
+                      {"p999_ns", e.percentile(0.999)},
+                      {"max_ns", e.max},
+                      {"meets_p99_target", meets}});
+  }
+  if (best_rate > 0) {
+    std::printf("  highest offered rate meeting p99 <= %g us: %s events/s (%.0f%% of capacity)\n", opt.p99_target_us,
+                rate(best_rate).c_str(), 100.0 * best_rate / capacity.events_per_s);
+  } else {
+    std::printf("  no offered rate met p99 <= %g us\n", opt.p99_target_us);
+  }
+  extra["tool"] = "tickinfer-replay --sweep";
+  extra["mode"] = opt.direct ? "direct" : "pipeline";
+  extra["source"] = capacity.source;
+  extra["capacity"] = {{"events", capacity.events},
+                       {"events_per_s", capacity.events_per_s},
+                       {"p50_ns", capacity.end_to_end.percentile(0.5)},
+                       {"p99_ns", capacity.end_to_end.percentile(0.99)}};
+  extra["recorded_events_per_s"] = recorded_rate;
+  extra["p99_target_ns"] = target_ns;
+  extra["max_rate_meeting_p99_target"] = best_rate;
+  extra["sweep"] = points;
+  std::ofstream(opt.json_out) << extra.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+  std::printf("  report: %s (scripts/plot_report.py %s draws the curve)\n", opt.json_out.c_str(), opt.json_out.c_str());
+  return 0;
+}
+
 int run(const Options& opt) {
   const auto schema = ti::features::load_feature_config(opt.config);
   if (!opt.write_schema.empty()) {
@@ -322,6 +435,24 @@ int run(const Options& opt) {
   ti::features::check_schema(model->metadata(), schema, opt.model);
   auto slot = std::make_shared<ti::ModelSlot>(model);
 
+  json extra;
+  extra["model"] = {{"path", opt.model},
+                    {"name", model->metadata().name},
+                    {"version", model->version()},
+                    {"inputs", model->input_width()},
+                    {"outputs", model->output_width()},
+                    {"engine", model->engine()},
+                    {"engine_note", model->engine_note()},
+                    {"feature_schema_hash", model->metadata().feature_schema_hash}};
+  extra["features"] = {{"config", opt.config}, {"names", schema.names()}, {"schema_hash", schema.hash()}};
+  extra["host"] = {{"hardware_threads", std::thread::hardware_concurrency()}};
+  if (opt.sweep) {
+    if (!opt.predictions.empty() || opt.speed != 0 || opt.limit != 0)
+      throw ti::Error(ti::ErrorCode::kInvalidConfig,
+                      "--sweep chooses the pacing and the events itself: not with --predictions, --speed or --limit");
+    return run_sweep(opt, source_options, schema, slot, *model, extra);
+  }
+
   tr::ReplayOptions ro;
   ro.speed = opt.speed;
   ro.limit = opt.limit;
@@ -337,18 +468,6 @@ int run(const Options& opt) {
   tr::Predictions predictions(model->output_width(), total);
   std::vector<std::int64_t> timestamps;
 
-  json extra;
-  extra["model"] = {{"path", opt.model},
-                    {"name", model->metadata().name},
-                    {"version", model->version()},
-                    {"inputs", model->input_width()},
-                    {"outputs", model->output_width()},
-                    {"engine", model->engine()},
-                    {"engine_note", model->engine_note()},
-                    {"feature_schema_hash", model->metadata().feature_schema_hash}};
-  extra["features"] = {{"config", opt.config}, {"names", schema.names()}, {"schema_hash", schema.hash()}};
-  extra["host"] = {{"hardware_threads", std::thread::hardware_concurrency()}};
-
   tr::ReplayReport report;
   if (opt.direct) {
     ti::Predictor predictor(slot);
@@ -356,12 +475,7 @@ int run(const Options& opt) {
     extra["direct_config"] = {{"feed_core", opt.feed_core}};
   } else {
     const bool fixed = !opt.predictions.empty() && !opt.dynamic_batches;
-    ti::PipelineConfig pc;
-    pc.max_batch = opt.max_batch;
-    pc.max_delay_us = fixed ? 60'000'000 : opt.max_delay_us;
-    pc.queue_capacity = opt.queue_capacity;
-    pc.idle = parse_idle(opt.idle);
-    if (opt.worker_core >= 0) pc.pin_cores = {opt.worker_core};
+    const ti::PipelineConfig pc = pipeline_config(opt, fixed);
     auto pipeline = ti::Pipeline::create(pc, slot, ti::make_cpu_backend());
     ro.fixed_batches = fixed;
     report = tr::run_replay(*source, engine, *pipeline, ro, &predictions, &timestamps);
@@ -440,6 +554,17 @@ int main(int argc, char** argv) {
   app.add_option("--max-error-share", opt.max_error_share,
                  "fail (exit 2) when parse issues exceed this share of the records read (default 0.01)")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--sweep", opt.sweep,
+               "capacity (as fast as possible), then latency at offered rates from a fraction of capacity to past it "
+               "(paced), and the highest rate whose p99 meets --p99-target-us");
+  app.add_option("--sweep-points", opt.sweep_points,
+                 "--sweep: offered rates as fractions of capacity (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::Range(0.001, 100.0));
+  app.add_option("--sweep-events", opt.sweep_events, "--sweep: events per point (the first ones of the data)")
+      ->check(CLI::Range(1000ull, 1ull << 32));
+  app.add_option("--p99-target-us", opt.p99_target_us, "--sweep: the p99 end-to-end latency target")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -5,7 +5,8 @@
 
 Writes REPORT_latency.png (end-to-end latency distribution, with p50/p90/p99/p99.9), REPORT_throughput.png
 (events/s and predictions/s per interval, from the report's throughput series), REPORT_stages.png
-(per-stage p50/p99) and REPORT_batches.png (batch-size histogram). Needs matplotlib (Debian:
+(per-stage p50/p99) and REPORT_batches.png (batch-size histogram); for a `tickinfer-replay --sweep` report,
+REPORT_sweep.png (latency percentiles against the offered rate, with capacity and the p99 target). Needs matplotlib (Debian:
 python3-matplotlib); when this interpreter lacks it, the script re-runs itself under one that has it.
 """
 
@@ -35,6 +36,29 @@ def ensure_matplotlib():
     sys.exit("plot_report.py: no Python with matplotlib found (apt-get install python3-matplotlib)")
 
 
+def plot_sweep(plt, r, stem):
+    """Latency percentiles (log) against the offered rate; capacity and the p99 target marked."""
+    points = r["sweep"]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    rates = [p["offered_events_per_s"] for p in points]
+    for q, color in (("p50_ns", "green"), ("p99_ns", "red"), ("p999_ns", "purple"), ("max_ns", "gray")):
+        ax.plot(rates, [max(p[q], 1) / 1e3 for p in points], marker="o", color=color, label=q[:-3])
+    ax.axvline(r["capacity"]["events_per_s"], color="black", linestyle=":",
+               label=f"capacity {r['capacity']['events_per_s']:,.0f} events/s")
+    ax.axhline(r["p99_target_ns"] / 1e3, color="red", linestyle="--", label=f"p99 target {r['p99_target_ns'] / 1e3:g} us")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered rate (events/s, paced; latency from each event's scheduled arrival)")
+    ax.set_ylabel("end-to-end latency (us)")
+    best = r["max_rate_meeting_p99_target"]
+    ax.set_title(f"{r['source']}\n{r['model']['name']} on {r['model']['engine']}, {r['mode']}; highest rate meeting "
+                 f"the p99 target: {best:,.0f} events/s", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(stem + "_sweep.png", dpi=110)
+    plt.close(fig)
+    return stem + "_sweep.png"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("report", help="JSON report written by tickinfer-replay --json")
@@ -51,6 +75,9 @@ def main():
     out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.report))
     os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, os.path.splitext(os.path.basename(args.report))[0])
+    if "sweep" in r:
+        print(plot_sweep(plt, r, stem))
+        return 0
     pacing = r["pacing"]["mode"].replace("_", " ") + ("" if r["pacing"]["speed"] in (0, 1) else f" x {r['pacing']['speed']:g}")
     title = f"{r['source']['description']}\n{r['events']:,} events, {pacing}"
     written = []
@@ -103,7 +130,8 @@ def main():
     plt.close(fig)
 
     # Per-stage p50 / p99.
-    stages = ["feed_stage", "queue_wait", "batch_formation", "forward", "end_to_end"]
+    stages = (["feed_stage", "predict", "end_to_end"] if r.get("mode") == "direct"
+              else ["feed_stage", "queue_wait", "batch_formation", "forward", "end_to_end"])
     fig, ax = plt.subplots(figsize=(9, 5))
     xs = range(len(stages))
     p50 = [r["latency_ns"][s]["p50_ns"] / 1e3 for s in stages]

@@ -602,6 +602,35 @@ TEST(ReplayApp, EngineFlagChoosesLibTorchAndDirectRefusesIt) {
   EXPECT_EQ(refused.err, "tickinfer-replay: --direct runs the native engine: not with --engine libtorch\n");
 }
 
+TEST(ReplayApp, SweepReportsCapacityAndLatencyAtEachOfferedRate) {
+  TempDir dir;
+  const AppRun run = run_app(
+      dir, "--events 20000 --sweep --sweep-events 3000 --sweep-points 0.1,0.5 --quiet --json " + dir.file("s.json"));
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("  capacity (as fast as possible, 3000 events): "), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("      10% "), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("      50% "), std::string::npos) << run.out;
+  const std::string report = read_file(dir.file("s.json"));
+  EXPECT_NE(report.find("\"tool\": \"tickinfer-replay --sweep\""), std::string::npos) << report;
+  EXPECT_NE(report.find("\"fraction_of_capacity\": 0.1,"), std::string::npos) << report;
+  EXPECT_NE(report.find("\"fraction_of_capacity\": 0.5,"), std::string::npos) << report;
+  // Every point predicted all of its events (the feed thread waits for queue room).
+  std::size_t points = 0;
+  for (std::size_t at = report.find("\"ok\": 3000,"); at != std::string::npos;
+       at = report.find("\"ok\": 3000,", at + 1))
+    ++points;
+  EXPECT_EQ(points, 2u) << report;
+}
+
+TEST(ReplayApp, SweepRefusesOptionsItChoosesItself) {
+  TempDir dir;
+  const AppRun run = run_app(dir, "--events 100 --sweep --speed 2 --quiet");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err,
+            "tickinfer-replay: --sweep chooses the pacing and the events itself: not with --predictions, --speed or "
+            "--limit\n");
+}
+
 #endif  // TICKINFER_HAVE_REPLAY_APP
 
 }  // namespace
