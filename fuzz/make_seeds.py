@@ -223,6 +223,22 @@ def weights():
         write("weights", name, buf.getvalue())
 
 
+def http():
+    head = "Host: localhost\r\n"
+    write("http", "get_metrics", "GET /metrics HTTP/1.1\r\n" + head + "\r\n")
+    write("http", "get_model", "GET /v2/models/m?x=1 HTTP/1.1\r\n" + head + "\r\n")
+    write("http", "get_versions_encoded", "GET /v2/models/%6d/versions HTTP/1.1\r\n" + head + "\r\n")
+    write("http", "get_ready_http10", "GET /v2/health/ready HTTP/1.0\r\n\r\n")
+    write("http", "post_pin_token", "POST /v2/models/m/pin/3 HTTP/1.1\r\n" + head +
+          "Authorization: Bearer fuzz-token\r\nContent-Length: 0\r\n\r\n")
+    write("http", "post_reload_wrong_token", "POST /v2/models/m/reload/7 HTTP/1.1\r\n" + head +
+          "Authorization: bearer fuzz-tokem\r\nContent-Length: 2\r\n\r\n{}")
+    write("http", "post_chunked", "POST /v2/models/m/unpin HTTP/1.1\r\n" + head +
+          "Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n")
+    write("http", "wrong_method", "DELETE /v2/health/live HTTP/1.1\r\n" + head + "\r\n")
+    write("http", "bad_field", "GET / HTTP/1.1\r\nno colon\r\n\r\n")
+
+
 if __name__ == "__main__":
-    for fn in (lobster, tardis, itch, capture, zips, feature_config, metadata, weights):
+    for fn in (lobster, tardis, itch, capture, zips, feature_config, metadata, weights, http):
         fn()

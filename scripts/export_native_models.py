@@ -296,6 +296,27 @@ def export_hostile_onnx(out_dir, good):
     m = copy.deepcopy(good)  # fails the checker: a node with an unknown input name and no producer
     m.graph.node[0].input[0] = "nobody_makes_this"
     save(m, "checker_fails.onnx", check=False)
+
+    # Valid models whose metadata breaks the served model's interface, for the registry's hot-swap tests
+    # (tests/hot_swap_test.cpp); mlp.onnx has mlp.pt's interface (f0..f31 -> y0, "synthetic-v1").
+    import json
+
+    def with_metadata(file_name, edit):
+        m = copy.deepcopy(good)
+        entry = next(p for p in m.metadata_props if p.key == "tickinfer.json")
+        meta = json.loads(entry.value)
+        edit(meta)
+        entry.value = json.dumps(meta)
+        save(m, file_name)
+
+    with_metadata("schema_v2.onnx", lambda meta: meta.update(feature_schema_hash="synthetic-v1-other"))
+    with_metadata("renamed_inputs.onnx", lambda meta: meta.update(input_names=[f"g{i}" for i in range(32)]))
+    with_metadata("renamed_output.onnx", lambda meta: meta.update(output_names=["z0"]))
+
+    def tamper_golden(meta):
+        meta["golden"]["outputs"][2][0] += 1.0
+
+    with_metadata("golden_mismatch.onnx", tamper_golden)
     return removed
 
 

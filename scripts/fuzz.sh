@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets (fuzz/, docs/FUZZING.md) for SECONDS each (default 60), every target or those named:
 #   - libFuzzer (clang++-14, the Torch-free core instrumented with ASan+UBSan, build-fuzz/): lobster tardis itch
-#     capture zip feature_config. This build is also CI's clang -Wthread-safety -Werror check: of tickinfer_core,
-#     and of the Torch sources parsed with -fsyntax-only (tickinfer_torch_syntax_check, lib/CMakeLists.txt).
+#     capture zip feature_config, and onnx (the native engine's ONNX front end: libonnx and the core, no Torch).
+#     This build is also CI's clang -Wthread-safety -Werror check: of tickinfer_core, and of the Torch sources
+#     parsed with -fsyntax-only (tickinfer_torch_syntax_check, lib/CMakeLists.txt).
 #   - metadata and weights need LibTorch, whose 1.13 headers clang cannot compile in C++20 (pytorch#93978): their
 #     GCC ASan+UBSan replay binaries (build-asan/, as scripts/test.sh asan builds it) run random mutations of
 #     the seeds without coverage feedback (replay_main.cpp -mutate).
@@ -22,7 +23,7 @@ jobs=${TICKINFER_JOBS:-$(nproc)}
 rss_mb=${TICKINFER_FUZZ_RSS_MB:-2048}
 build=${TICKINFER_FUZZ_BUILD:-build-fuzz}
 torch_build=${TICKINFER_FUZZ_TORCH_BUILD:-build-asan}
-libfuzzer_targets=(lobster tardis itch capture zip feature_config)
+libfuzzer_targets=(lobster tardis itch capture zip feature_config onnx)
 torch_targets=(metadata weights)
 targets=("$@")
 ((${#targets[@]})) || targets=("${libfuzzer_targets[@]}" "${torch_targets[@]}")

@@ -10,8 +10,10 @@ packages=(
   libtorch-dev python3-torch python3-numpy
   # The native engine's ONNX front end, ONNX's node conformance tests, and ONNX export in the scripts.
   libonnx-dev libonnx-testdata python3-onnx
-  # bench/native_bench: Eigen 3.4 as a kernel candidate.
-  libeigen3-dev
+  # bench/native_bench's kernel candidates: Eigen 3.4; Highway, oneDNN and XNNPACK (each compiled in when found).
+  libeigen3-dev libhwy-dev libdnnl-dev libxnnpack-dev
+  # xnnpack.h includes pthreadpool.h, which libxnnpack-dev does not depend on.
+  libpthreadpool-dev
   # Debian's reference BLAS makes a batch-64 MLP forward ~10x slower than OpenBLAS.
   libopenblas0-openmp
   libboost-dev libconcurrentqueue-dev libssl-dev

@@ -1,6 +1,7 @@
-// Hot-swapping models: ModelRegistry (validation, policy, rollback), CheckpointWatcher (inotify, polling)
-// and weights-only checkpoints, under load through the real pipeline.
-// Models come from scripts/export_model.py --all (CMake target tickinfer_models).
+// Hot-swapping models: ModelRegistry (validation, policy, rollback), CheckpointWatcher (inotify, polling),
+// weights-only checkpoints and ONNX models, under load through the real pipeline.
+// Models come from scripts/export_model.py --all (CMake target tickinfer_models); ONNX models (mlp.onnx has
+// mlp.pt's interface, other weights) from scripts/export_native_models.py --onnx (tickinfer_native_models).
 
 #include "tickinfer/registry.hpp"
 
@@ -10,6 +11,7 @@
 
 #include <openssl/evp.h>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -27,10 +29,12 @@
 #include <vector>
 
 #include "hotswap/lifecycle.hpp"
+#include "model/native/native_model.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
+#include "tickinfer/onnx.hpp"
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/torchscript.hpp"
 #include "tickinfer/waiter.hpp"
@@ -46,6 +50,7 @@ constexpr std::size_t kWidth = 32;
 constexpr std::size_t kRows = 32;  // distinct feature rows the tests submit
 
 fs::path model_path(const std::string& file) { return fs::path(TICKINFER_TEST_MODEL_DIR) / file; }
+fs::path onnx_path(const std::string& file) { return fs::path(TICKINFER_NATIVE_MODEL_DIR) / "onnx" / file; }
 
 using TempDir = testing::TestTempDir;
 using testing::scaled;
@@ -76,6 +81,13 @@ fs::path install(const fs::path& dir, const std::string& name, const std::string
 }
 
 std::string epoch_name(std::uint64_t epoch) { return "model_epoch" + std::to_string(epoch) + ".pt"; }
+std::string onnx_name(std::uint64_t epoch) {
+  return std::string("model_epoch").append(std::to_string(epoch)).append(".onnx");
+}
+
+fs::path install_onnx(const fs::path& dir, const std::string& name, const std::string& onnx_file) {
+  return install_bytes(dir, name, read_bytes(onnx_path(onnx_file)));
+}
 
 std::string sha256_hex(const std::string& bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -101,6 +113,16 @@ std::vector<float> feature_rows() {
 // Outputs of `model_file` for feature_rows(), computed outside the pipeline.
 std::vector<float> reference(const std::string& model_file) {
   return run_model(*load_torchscript(model_path(model_file)), feature_rows(), kRows);
+}
+
+// The same for an ONNX model, run by its native plan.
+std::vector<float> onnx_reference(const std::string& onnx_file) {
+  const auto model = load_onnx(onnx_path(onnx_file));
+  native::Executor exec(*native::native_plan_of(*model), kRows);
+  std::vector<float> out(kRows * model->output_width());
+  const auto rows = feature_rows();
+  exec.run(rows.data(), kRows, out.data());
+  return out;
 }
 
 bool close_to(float got, float expected) { return std::abs(got - expected) <= 1e-4f * (1.0f + std::abs(expected)); }
@@ -169,13 +191,16 @@ PipelineConfig small_pipeline() {
 // A watched directory (inside a TempDir) holding model_epoch1.pt (mlp.pt), a registry serving it, a pipeline and
 // a watcher.
 struct Served {
-  explicit Served(RegistryConfig registry_config = {}, WatchMode mode = WatchMode::kInotify) {
+  // `before_watch`: puts more files into the directory after the initial one, before the watcher starts.
+  explicit Served(RegistryConfig registry_config = {}, WatchMode mode = WatchMode::kInotify,
+                  const std::function<void(const fs::path& dir)>& before_watch = {}) {
     fs::create_directories(dir);
     const std::string bytes = read_bytes(model_path("mlp.pt"));
     if (registry_config.checksum == ChecksumPolicy::kRequire) {
       install_bytes(dir, epoch_name(1) + ".sha256", sha256_hex(bytes) + "  " + epoch_name(1) + "\n");
     }
     const fs::path initial = install_bytes(dir, epoch_name(1), bytes);
+    if (before_watch) before_watch(dir);
     registry_config.load.warmup_batch_sizes = pipeline_batch_sizes(small_pipeline());
     registry_config.log = logs.sink();
     registry = ModelRegistry::create(registry_config, initial);
@@ -206,7 +231,10 @@ struct Served {
 
   // Serves a row and expects `model_file`'s output from `version`.
   void expect_serving(std::uint64_t version, const std::string& model_file) {
-    const auto expected = reference(model_file);
+    expect_serving(version, reference(model_file));
+  }
+  // The same with the reference outputs given (onnx_reference()).
+  void expect_serving(std::uint64_t version, const std::vector<float>& expected) {
     const auto got = serve(3);
     ASSERT_EQ(got.status, ResultStatus::kOk);
     EXPECT_EQ(got.version, version);
@@ -232,12 +260,16 @@ struct LoadCheck {
   static constexpr std::uint64_t kMaxVersion = 63;
 
   std::vector<float> ref_v1 = reference("mlp.pt"), ref_v2 = reference("mlp_v2.pt");
+  std::vector<float> ref_onnx = onnx_reference("mlp.onnx");
+  // What each version serves: odd versions mlp.pt, even ones mlp_v2.pt, unless a test sets another.
+  std::array<const std::vector<float>*, kMaxVersion + 1> expected{};
   std::vector<std::atomic<std::uint8_t>> seen = std::vector<std::atomic<std::uint8_t>>(kProducers * kMaxPerProducer);
   std::atomic<std::uint64_t> completed{0}, not_ok{0}, wrong_output{0}, bad_version{0};
   std::atomic<std::uint64_t> versions_seen{0};  // bit v: a result reported version v
 
-  // Odd versions are mlp.pt, even ones mlp_v2.pt.
-  const std::vector<float>& expected_for(std::uint64_t version) const { return version % 2 ? ref_v1 : ref_v2; }
+  LoadCheck() {
+    for (std::uint64_t v = 0; v <= kMaxVersion; ++v) expected[v] = v % 2 ? &ref_v1 : &ref_v2;
+  }
 
   static void on_result(void* self, const Result& r) { static_cast<LoadCheck*>(self)->check(r); }
   void check(const Result& r) {
@@ -250,17 +282,19 @@ struct LoadCheck {
       bad_version.fetch_add(1, std::memory_order_relaxed);
     } else {
       versions_seen.fetch_or(std::uint64_t{1} << r.model_version, std::memory_order_relaxed);
-      const float expected = expected_for(r.model_version)[seq % kRows];
-      if (r.outputs.size() != 1 || !close_to(r.outputs[0], expected)) wrong_output.fetch_add(1);
+      const float want = (*expected[r.model_version])[seq % kRows];
+      if (r.outputs.size() != 1 || !close_to(r.outputs[0], want)) wrong_output.fetch_add(1);
     }
     // Release: pairs with the test's acquire load, so the counters above are visible once all completed.
     completed.fetch_add(1, std::memory_order_release);
   }
 };
 
-TEST(HotSwapUnderLoad, FiftySwapsFromFourProducersLoseNothingAndEachResultMatchesTheVersionItReports) {
-  Served served;
-  auto check = std::make_unique<LoadCheck>();
+// Four producers submit while `install_version(v)` puts versions 2..last into the watched directory, one at a
+// time: each is served, and a result from it seen, before the next. Then nothing is lost or duplicated, and every
+// result matches the reference of the version it reports.
+void swap_under_load(Served& served, LoadCheck& check, std::uint64_t last,
+                     const std::function<void(std::uint64_t version)>& install_version) {
   const auto rows = feature_rows();
   std::atomic<bool> stop{false};
   std::vector<std::uint64_t> accepted(LoadCheck::kProducers, 0);
@@ -272,7 +306,7 @@ TEST(HotSwapUnderLoad, FiftySwapsFromFourProducersLoseNothingAndEachResultMatche
       // Relaxed: a stop request; the join below orders everything else.
       while (!stop.load(std::memory_order_relaxed) && seq < LoadCheck::kMaxPerProducer) {
         const auto features = std::span<const float>(rows).subspan((seq % kRows) * kWidth, kWidth);
-        const Completion completion{&LoadCheck::on_result, check.get(), (std::uint64_t{p} << 32) | seq};
+        const Completion completion{&LoadCheck::on_result, &check, (std::uint64_t{p} << 32) | seq};
         if (served.pipeline->submit(producer, features, kNoDeadline, completion) == SubmitStatus::kAccepted) {
           ++accepted[p];
           ++seq;
@@ -284,41 +318,69 @@ TEST(HotSwapUnderLoad, FiftySwapsFromFourProducersLoseNothingAndEachResultMatche
 
   // EXPECT, not ASSERT: the producers must be stopped and joined below whatever happens.
   // A result from version 1 before the first swap, like every later version before the next.
-  EXPECT_TRUE(wait_until([&] { return (check->versions_seen.load() >> 1) & 1; }));
-  const std::uint64_t swaps = scaled(50, 10);
-  for (std::uint64_t version = 2; version <= swaps + 1; ++version) {
-    install(served.dir, epoch_name(version), version % 2 ? "mlp.pt" : "mlp_v2.pt");
+  EXPECT_TRUE(wait_until([&] { return (check.versions_seen.load() >> 1) & 1; }));
+  for (std::uint64_t version = 2; version <= last; ++version) {
+    install_version(version);
     EXPECT_TRUE(wait_until([&] { return served.registry->current_version() == version; }));
     // A result from this version before the next swap, so every version serves under load.
-    EXPECT_TRUE(wait_until([&] { return (check->versions_seen.load() >> version) & 1; }));
+    EXPECT_TRUE(wait_until([&] { return (check.versions_seen.load() >> version) & 1; }));
   }
   stop.store(true, std::memory_order_relaxed);
   for (auto& t : producers) t.join();
   std::uint64_t total = 0;
   for (const auto n : accepted) total += n;
-  ASSERT_TRUE(wait_until([&] { return check->completed.load(std::memory_order_acquire) == total; }));
+  ASSERT_TRUE(wait_until([&] { return check.completed.load(std::memory_order_acquire) == total; }));
   served.pipeline->shutdown();
 
-  RecordProperty("accepted", std::to_string(total));
-  RecordProperty("batches", std::to_string(served.pipeline->metrics().snapshot().batches));
+  ::testing::Test::RecordProperty("accepted", std::to_string(total));
+  ::testing::Test::RecordProperty("batches", std::to_string(served.pipeline->metrics().snapshot().batches));
   EXPECT_GT(total, 1000u);
-  EXPECT_EQ(check->completed.load(), total) << "lost or duplicated completions";
-  EXPECT_EQ(check->not_ok.load(), 0u);
-  EXPECT_EQ(check->bad_version.load(), 0u);
-  EXPECT_EQ(check->wrong_output.load(), 0u);
+  EXPECT_EQ(check.completed.load(), total) << "lost or duplicated completions";
+  EXPECT_EQ(check.not_ok.load(), 0u);
+  EXPECT_EQ(check.bad_version.load(), 0u);
+  EXPECT_EQ(check.wrong_output.load(), 0u);
   for (std::size_t p = 0; p < LoadCheck::kProducers; ++p) {
     for (std::uint64_t seq = 0; seq < accepted[p]; ++seq) {
-      ASSERT_EQ(check->seen[p * LoadCheck::kMaxPerProducer + seq].load(), 1) << "producer " << p << " seq " << seq;
+      ASSERT_EQ(check.seen[p * LoadCheck::kMaxPerProducer + seq].load(), 1) << "producer " << p << " seq " << seq;
     }
   }
-  for (std::uint64_t version = 1; version <= swaps + 1; ++version) {
-    EXPECT_TRUE((check->versions_seen.load() >> version) & 1) << "no result from version " << version;
+  for (std::uint64_t version = 1; version <= last; ++version) {
+    EXPECT_TRUE((check.versions_seen.load() >> version) & 1) << "no result from version " << version;
   }
   const auto metrics = served.registry->metrics();
-  EXPECT_EQ(metrics.swaps, swaps);
+  EXPECT_EQ(metrics.swaps, last - 1);
   EXPECT_EQ(metrics.refused_total(), 0u);
-  EXPECT_EQ(metrics.current_version, swaps + 1);
+  EXPECT_EQ(metrics.current_version, last);
   EXPECT_EQ(served.pipeline->metrics().snapshot().model_errors, 0u);
+}
+
+TEST(HotSwapUnderLoad, FiftySwapsFromFourProducersLoseNothingAndEachResultMatchesTheVersionItReports) {
+  Served served;
+  auto check = std::make_unique<LoadCheck>();
+  swap_under_load(served, *check, scaled(50, 10) + 1, [&](std::uint64_t version) {
+    install(served.dir, epoch_name(version), version % 2 ? "mlp.pt" : "mlp_v2.pt");
+  });
+}
+
+TEST(HotSwapUnderLoad, TorchScriptToOnnxToTorchScriptSwapsLoseNothingAndEachResultMatchesTheVersionItReports) {
+  Served served;
+  auto check = std::make_unique<LoadCheck>();
+  // Even versions are mlp.onnx; odd ones alternate mlp_v2.pt and mlp.pt (1 is mlp.pt).
+  for (std::uint64_t v = 0; v <= LoadCheck::kMaxVersion; ++v) {
+    check->expected[v] = v % 2 == 0 ? &check->ref_onnx : v % 4 == 3 ? &check->ref_v2 : &check->ref_v1;
+  }
+  const std::uint64_t last = scaled(12, 4) + 1;
+  swap_under_load(served, *check, last, [&](std::uint64_t version) {
+    if (version % 2 == 0) {
+      install_onnx(served.dir, onnx_name(version), "mlp.onnx");
+    } else {
+      install(served.dir, epoch_name(version), version % 4 == 3 ? "mlp_v2.pt" : "mlp.pt");
+    }
+  });
+  const auto versions = served.registry->versions();  // the served version and the one before it
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0].kind, last % 2 ? CheckpointKind::kOnnx : CheckpointKind::kTorchScript);
+  EXPECT_EQ(versions[1].kind, last % 2 ? CheckpointKind::kTorchScript : CheckpointKind::kOnnx);
 }
 
 // ---- refusals ----
@@ -332,12 +394,98 @@ struct BadFile {
   ChecksumPolicy checksum = ChecksumPolicy::kIfPresent;
   bool needs_root = false;
   std::size_t max_archive_bytes = 0;  // 0: LoadOptions' default
+  bool onnx = false;                  // installed as model_epoch2.onnx, not model_epoch2.pt
 };
 
 std::ostream& operator<<(std::ostream& out, const BadFile& bad) { return out << bad.label; }
 
 auto copy_of(const std::string& model_file) {
   return [model_file](const fs::path& dir, const std::string& name) { return install(dir, name, model_file); };
+}
+
+auto onnx_copy_of(const std::string& onnx_file) {
+  return [onnx_file](const fs::path& dir, const std::string& name) { return install_onnx(dir, name, onnx_file); };
+}
+
+// ONNX files the registry refuses with load_onnx()'s own error (tests/onnx_model_test.cpp refuses the same files
+// through load_onnx()), and ONNX files that break the served model's interface.
+std::vector<BadFile> bad_onnx_files() {
+  const std::string unparsable = ": not an ONNX model (protobuf ModelProto did not parse: truncated or another format)";
+  return {
+      {.label = "onnx_truncated",
+       .install = onnx_copy_of("truncated.onnx"),
+       .code = ErrorCode::kParseError,
+       .reasons = {unparsable},
+       .onnx = true},
+      {.label = "onnx_zip_bytes",
+       .install = onnx_copy_of("not_onnx.onnx"),
+       .code = ErrorCode::kParseError,
+       .reasons = {unparsable},
+       .onnx = true},
+      {.label = "onnx_unsupported_op",
+       .install = onnx_copy_of("unsupported_op.onnx"),
+       .code = ErrorCode::kUnsupported,
+       .reasons = {": native engine cannot compile node ", " (Softplus): unsupported operator Softplus"},
+       .onnx = true},
+      {.label = "onnx_checker_fails",
+       .install = onnx_copy_of("checker_fails.onnx"),
+       .code = ErrorCode::kUnsupported,
+       .reasons = {": the ONNX checker refuses it: ", "nobody_makes_this"},
+       .onnx = true},
+      {.label = "onnx_old_opset",
+       .install = onnx_copy_of("old_opset.onnx"),
+       .code = ErrorCode::kUnsupported,
+       .reasons = {": opset 11 (the native engine reads opsets 13 to 17)"},
+       .onnx = true},
+      {.label = "onnx_no_metadata",
+       .install = onnx_copy_of("no_metadata.onnx"),
+       .code = ErrorCode::kMissingMetadata,
+       .reasons =
+           {": no metadata_props entry 'tickinfer.json' (export it with scripts/export_native_models.py --onnx)"},
+       .onnx = true},
+      {.label = "onnx_width",
+       .install = onnx_copy_of("activations.onnx"),
+       .code = ErrorCode::kWidthMismatch,
+       .reasons = {": model has 12 input features, the pipeline expects 32"},
+       .onnx = true},
+      {.label = "onnx_schema_hash",
+       .install = onnx_copy_of("schema_v2.onnx"),
+       .code = ErrorCode::kSchemaMismatch,
+       .reasons = {": feature schema hash is 'synthetic-v1-other', the pipeline's is 'synthetic-v1'"},
+       .onnx = true},
+      {.label = "onnx_renamed_inputs",
+       .install = onnx_copy_of("renamed_inputs.onnx"),
+       .code = ErrorCode::kInterfaceMismatch,
+       .reasons = {": input names [g0, g1, g2,", "] (32) differ from the served model's [f0, f1, f2,"},
+       .onnx = true},
+      {.label = "onnx_renamed_output",
+       .install = onnx_copy_of("renamed_output.onnx"),
+       .code = ErrorCode::kInterfaceMismatch,
+       .reasons = {": outputs [z0] (1) differ from the served model's [y0] (1); set "
+                   "RegistryConfig::allow_interface_change to accept the change"},
+       .onnx = true},
+      {.label = "onnx_golden_mismatch",
+       .install = onnx_copy_of("golden_mismatch.onnx"),
+       .code = ErrorCode::kGoldenMismatch,
+       .reasons = {": native engine: golden row 2, output 0 ('y0'): expected ", ", got ", " (|diff| 1 > tolerance "},
+       .onnx = true},
+      {.label = "onnx_sha256_mismatch",
+       .install =
+           [](const fs::path& dir, const std::string& name) {
+             install_bytes(dir, name + ".sha256", sha256_hex("something else") + "  " + name + "\n");
+             return install_onnx(dir, name, "mlp.onnx");
+           },
+       .code = ErrorCode::kChecksumMismatch,
+       .reasons = {": SHA-256 is " + sha256_hex(read_bytes(onnx_path("mlp.onnx"))) + ", the sidecar says " +
+                   sha256_hex("something else")},
+       .onnx = true},
+      {.label = "onnx_sha256_required_but_missing",
+       .install = onnx_copy_of("mlp.onnx"),
+       .code = ErrorCode::kChecksumMismatch,
+       .reasons = {": no sidecar ", ".onnx.sha256 (checksums are required)"},
+       .checksum = ChecksumPolicy::kRequire,
+       .onnx = true},
+  };
 }
 
 std::vector<BadFile> bad_files() {
@@ -487,7 +635,7 @@ TEST_P(BadCheckpoint, IsRefusedWithItsReasonWhileTheOldModelServesAndALaterGoodF
   config.checksum = bad.checksum;
   if (bad.max_archive_bytes != 0) config.load.max_archive_bytes = bad.max_archive_bytes;
   Served served(config);
-  const fs::path file = bad.install(served.dir, epoch_name(2));
+  const fs::path file = bad.install(served.dir, bad.onnx ? onnx_name(2) : epoch_name(2));
 
   const auto outcome = served.logs.outcome(file);
   ASSERT_TRUE(outcome.has_value()) << "no outcome for " << file;
@@ -515,6 +663,8 @@ TEST_P(BadCheckpoint, IsRefusedWithItsReasonWhileTheOldModelServesAndALaterGoodF
 }
 
 INSTANTIATE_TEST_SUITE_P(HotSwap, BadCheckpoint, ::testing::ValuesIn(bad_files()),
+                         [](const ::testing::TestParamInfo<BadFile>& param_info) { return param_info.param.label; });
+INSTANTIATE_TEST_SUITE_P(HotSwapOnnx, BadCheckpoint, ::testing::ValuesIn(bad_onnx_files()),
                          [](const ::testing::TestParamInfo<BadFile>& param_info) { return param_info.param.label; });
 
 TEST(HotSwap, HalfWrittenFileIsPickedUpOnlyOnceCompleteAndRenamed) {
@@ -545,12 +695,14 @@ TEST(HotSwap, HalfWrittenFileIsPickedUpOnlyOnceCompleteAndRenamed) {
   served.expect_serving(2, "mlp_v2.pt");
 }
 
-TEST(HotSwap, FileWrittenInPlaceAndClosedTwiceIsRetriedQuietlyNotRefused) {
+// A file written in place and closed half-written (IN_CLOSE_WRITE), then closed again complete: the first attempt
+// fails as a partly written file does and is retried once the file settles, never refused or warned about.
+void expect_in_place_write_retried_quietly(const std::string& name, const std::string& bytes,
+                                           const std::vector<float>& expected) {
   RegistryConfig config;
   config.settle_time = 2s;  // the rest is written well within it
   Served served(config);
-  const std::string bytes = read_bytes(model_path("mlp_v2.pt"));
-  const fs::path file = served.dir / epoch_name(2);
+  const fs::path file = served.dir / name;
   write_bytes(file, bytes.substr(0, bytes.size() / 2));  // in place, closed half-written: IN_CLOSE_WRITE
   ASSERT_TRUE(wait_until([&] { return !served.logs.records(file).empty(); })) << "the first close was not seen";
   {
@@ -563,7 +715,15 @@ TEST(HotSwap, FileWrittenInPlaceAndClosedTwiceIsRetriedQuietlyNotRefused) {
     EXPECT_FALSE(record.error.has_value()) << record.message;
   }
   EXPECT_EQ(served.registry->metrics().refused_total(), 0u);
-  served.expect_serving(2, "mlp_v2.pt");
+  served.expect_serving(2, expected);
+}
+
+TEST(HotSwap, FileWrittenInPlaceAndClosedTwiceIsRetriedQuietlyNotRefused) {
+  expect_in_place_write_retried_quietly(epoch_name(2), read_bytes(model_path("mlp_v2.pt")), reference("mlp_v2.pt"));
+}
+
+TEST(HotSwap, OnnxFileWrittenInPlaceAndClosedTwiceIsRetriedQuietlyNotRefused) {
+  expect_in_place_write_retried_quietly(onnx_name(2), read_bytes(onnx_path("mlp.onnx")), onnx_reference("mlp.onnx"));
 }
 
 TEST(HotSwap, MatchingSha256SidecarIsAccepted) {
@@ -639,6 +799,34 @@ TEST(HotSwap, WeightsOnlyCheckpointIsAppliedOntoTheServedArchitecture) {
   install(served.dir, epoch_name(3), "mlp_weights.pt");
   ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 3; }));
   served.expect_serving(3, "mlp.pt");
+}
+
+TEST(HotSwap, OnnxCheckpointWithItsRequiredSidecarIsServedThroughTheWatcher) {
+  RegistryConfig config;
+  config.checksum = ChecksumPolicy::kRequire;
+  Served served(config);
+  const std::string bytes = read_bytes(onnx_path("mlp.onnx"));
+  install_bytes(served.dir, onnx_name(2) + ".sha256", sha256_hex(bytes) + "  " + onnx_name(2) + "\n");
+  install_bytes(served.dir, onnx_name(2), bytes);
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 2; }));
+  served.expect_serving(2, onnx_reference("mlp.onnx"));
+  EXPECT_EQ(served.registry->current()->engine(), "native");
+  EXPECT_EQ(served.registry->versions().back().kind, CheckpointKind::kOnnx);
+}
+
+TEST(HotSwap, AMixedDirectoryServesItsNewestVersionWhateverItsKind) {
+  // Already there when the watcher starts: epoch 1 TorchScript (served), epoch 2 ONNX.
+  Served served({}, WatchMode::kInotify, [](const fs::path& dir) { install_onnx(dir, onnx_name(2), "mlp.onnx"); });
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 2; }));
+  served.expect_serving(2, onnx_reference("mlp.onnx"));
+  install(served.dir, epoch_name(3), "mlp_v2.pt");
+  ASSERT_TRUE(wait_until([&] { return served.registry->current_version() == 3; }));
+  served.expect_serving(3, "mlp_v2.pt");
+  const auto versions = served.registry->versions();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0].kind, CheckpointKind::kOnnx);
+  EXPECT_EQ(versions[1].kind, CheckpointKind::kTorchScript);
+  EXPECT_EQ(served.registry->metrics().refused_total(), 0u);
 }
 
 TEST(HotSwap, PollingFallbackPicksUpARenamedInCheckpoint) {
@@ -762,6 +950,65 @@ TEST(Registry, OlderAndUnversionedFilesAreIgnoredWithoutLoading) {
   EXPECT_EQ(d.registry->current_version(), 5u);
   EXPECT_EQ(d.registry->metrics().ignored, 2u);
   EXPECT_EQ(d.registry->metrics().loaded, 2u);  // the initial file and version 5
+}
+
+TEST(Registry, RollbackPinAndReloadMoveBetweenTorchScriptAndOnnxVersions) {
+  Direct d;
+  const fs::path onnx = install_onnx(d.dir.path(), onnx_name(2), "mlp.onnx");
+  const auto published = d.registry->load(onnx);
+  ASSERT_EQ(published.status, LoadOutcome::Status::kPublished) << published.message;
+  EXPECT_EQ(published.message.find("published " + onnx.string() + " (version 2, onnx, engine native, load "), 0u)
+      << published.message;
+  EXPECT_EQ(d.registry->current()->engine(), "native");
+  EXPECT_EQ(d.registry->rollback(), 1u);  // to TorchScript: a publish, no load
+  EXPECT_EQ(d.registry->current()->source(), (d.dir.path() / epoch_name(1)).string());
+  EXPECT_EQ(d.registry->unpin(), 2u);  // back to ONNX
+  const auto before = d.registry->current();
+  EXPECT_EQ(d.registry->reload().status, LoadOutcome::Status::kPublished);
+  EXPECT_NE(d.registry->current().get(), before.get()) << "a fresh copy of the ONNX version is served";
+  ASSERT_EQ(d.load(3, "mlp_v2.pt").status, LoadOutcome::Status::kPublished);
+  ASSERT_EQ(d.load(4, "mlp.pt").status, LoadOutcome::Status::kPublished);
+  EXPECT_TRUE(d.registry->pin(2));  // no longer in memory: its .onnx file is loaded again
+  EXPECT_EQ(d.registry->current()->source(), onnx.string());
+  EXPECT_EQ(d.registry->versions().front().kind, CheckpointKind::kOnnx);
+  EXPECT_EQ(d.registry->metrics().refused_total(), 0u);
+}
+
+TEST(Registry, AnOnnxFileIsRefusedWhenTheEngineIsLibTorchAndTheServedVersionKeepsServing) {
+  RegistryConfig config;
+  config.load.engine = Engine::kLibTorch;
+  Direct d(config);
+  const fs::path onnx = install_onnx(d.dir.path(), onnx_name(2), "mlp.onnx");
+  const auto outcome = d.registry->load(onnx);
+  EXPECT_EQ(outcome.status, LoadOutcome::Status::kRefused);
+  EXPECT_EQ(outcome.error, std::optional<ErrorCode>(ErrorCode::kUnsupported));
+  EXPECT_EQ(outcome.message,
+            onnx.string() + ": an ONNX model runs on the native engine only, and LoadOptions::engine is 'libtorch'");
+  EXPECT_EQ(d.registry->current_version(), 1u);
+  EXPECT_EQ(d.registry->current()->engine(), "libtorch");
+  EXPECT_EQ(d.registry->metrics().refused_for(ErrorCode::kUnsupported), 1u);
+}
+
+TEST(Registry, AnInitialOnnxModelServesAndAWeightsOnlyFileOntoItIsRefusedNamingWhy) {
+  TempDir dir;
+  RegistryConfig config;
+  config.log = [](const LogRecord&) {};
+  const fs::path initial = install_onnx(dir.path(), onnx_name(1), "mlp.onnx");
+  auto registry = ModelRegistry::create(config, initial);
+  EXPECT_EQ(registry->current_version(), 1u);
+  EXPECT_EQ(registry->current()->engine(), "native");
+  const fs::path weights = install(dir.path(), epoch_name(2), "mlp_v2_weights.pt");
+  const auto refused = registry->load(weights);
+  EXPECT_EQ(refused.error, std::optional<ErrorCode>(ErrorCode::kUnsupported));
+  EXPECT_EQ(refused.message, weights.string() +
+                                 ": a weights-only checkpoint is applied onto the served version's TorchScript "
+                                 "architecture, and the served version 1 is an ONNX model (" +
+                                 initial.string() + ")");
+  EXPECT_EQ(registry->current_version(), 1u);
+  // A TorchScript archive is served after it, and weights-only files apply onto that.
+  EXPECT_EQ(registry->load(install(dir.path(), epoch_name(3), "mlp_v2.pt")).status, LoadOutcome::Status::kPublished);
+  EXPECT_EQ(registry->load(install(dir.path(), epoch_name(4), "mlp_weights.pt")).status,
+            LoadOutcome::Status::kPublished);
 }
 
 TEST(Registry, MetadataVersionSourceOrdersByTheArchivesVersion) {

@@ -1,6 +1,7 @@
 #pragma once
 // An immutable, loaded model version: what the pipeline runs and what results report.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -41,10 +42,17 @@ class Model {
   const std::string& engine() const noexcept { return engine_; }
   /// Why the native engine does not run it, when it was asked to try (engine "auto"); empty otherwise.
   const std::string& engine_note() const noexcept { return engine_note_; }
+  /// Unique among the models of this process, never reused (an address can be, once a model is freed): what a
+  /// per-thread cache keys on to know the model it sees is the one it prepared for.
+  std::uint64_t id() const noexcept { return id_; }
 
  protected:
   Model(ModelMetadata metadata, std::uint64_t version, std::string source, std::string engine = "libtorch")
-      : metadata_(std::move(metadata)), version_(version), source_(std::move(source)), engine_(std::move(engine)) {}
+      : metadata_(std::move(metadata)),
+        version_(version),
+        source_(std::move(source)),
+        engine_(std::move(engine)),
+        id_(next_id()) {}
   /// For loaders, before the model is shared.
   void set_engine(std::string engine, std::string note) {
     engine_ = std::move(engine);
@@ -57,6 +65,12 @@ class Model {
   std::string source_;
   std::string engine_;
   std::string engine_note_;
+  std::uint64_t id_;
+
+  static std::uint64_t next_id() noexcept {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);  // relaxed: only uniqueness is needed, nothing is published
+  }
 };
 
 }  // namespace tickinfer

@@ -49,7 +49,9 @@ struct RegistryConfig {
   /// expected_input_width / expected_schema_hash: 0 / empty take the initial model's (every later version
   /// must match them); warmup_batch_sizes: every batch size the pipeline runs (see pipeline_batch_sizes());
   /// max_archive_bytes / max_metadata_bytes bound every file; `version` and expected_input_names /
-  /// expected_output_names are ignored (the registry sets them per file: the served version's interface).
+  /// expected_output_names are ignored (the registry sets them per file: the served version's interface);
+  /// engine applies to every file: an ONNX model runs on the native engine only, so with kLibTorch every *.onnx
+  /// file is refused (kUnsupported).
   LoadOptions load;
   VersionSource version_source = VersionSource::kFileName;
   std::string version_pattern = R"(epoch(\d+))";  // ECMAScript regex searched in the file name
@@ -133,19 +135,22 @@ std::string to_prometheus(const RegistryMetricsSnapshot& snapshot, const std::st
 /// acquire load per batch, no lock) and replaces it atomically when a newer checkpoint has loaded and passed
 /// every check. Owns a loader thread: made by create(), the destructor stops and joins it.
 ///
-/// A checkpoint is either a TorchScript archive with metadata, or a weights-only file (torch.save of a plain
-/// dict of tensors) applied onto a copy of the served version's architecture with strict name, shape and
-/// dtype matching. Before publishing: file safety, sha256 sidecar, member size bounds, width, feature schema and
-/// interface (outputs, input names), golden vectors, the checked warm-up (shape, finite, rows independent of
-/// their batch, the same input twice). A refused file is logged and counted by reason; the served version keeps
-/// serving. Nothing a file or an API call does ends the loader thread: an unexpected exception is logged and
-/// counted (refused{internal}).
+/// A checkpoint is a TorchScript archive with metadata; a weights-only file (torch.save of a plain dict of tensors)
+/// applied onto a copy of the served version's architecture with strict name, shape and dtype matching (refused
+/// while an ONNX version serves: there is no architecture to apply it onto); or an ONNX model, any file whose name
+/// ends in ".onnx" (is_onnx_path()), loaded with load_onnx()'s checks and run by the native engine. A directory
+/// may mix them: versions are ordered by number whatever the kind. Before publishing, whatever the kind: file
+/// safety, sha256 sidecar, size bounds, width, feature schema and interface (outputs, input names), golden vectors,
+/// the checked warm-up at every warm-up batch size (shape, finite, rows independent of their batch, the same input
+/// twice). A refused file is logged and counted by reason; the served version keeps serving. Nothing a file or an
+/// API call does ends the loader thread: an unexpected exception is logged and counted (refused{internal}).
 ///
 /// Policy: "latest" serves the highest version; pin() serves one version until unpin(). The version before
 /// the current one stays loaded, so rollback() is a publish, not a load.
 class ModelRegistry {
  public:
-  /// Loads `initial` (a TorchScript archive) on the calling thread, publishes it and starts the loader.
+  /// Loads `initial` (a TorchScript archive or an ONNX model) on the calling thread, publishes it and starts the
+  /// loader.
   /// Throws Error from loading or checking it (as a refusal would name), or kInvalidConfig for version_pattern.
   static std::unique_ptr<ModelRegistry> create(RegistryConfig config, const std::filesystem::path& initial);
   /// Stops the loader (a load in progress finishes first; queued offers are dropped) and joins it.

@@ -16,9 +16,13 @@
 
 namespace tickinfer {
 
-/// What a checkpoint file holds: a TorchScript archive (code, constants, metadata) or a weights-only
-/// torch.save() of a plain dict of tensors (applied onto a served architecture by the registry).
-enum class CheckpointKind { kTorchScript, kWeights };
+/// What a checkpoint file holds: a TorchScript archive (code, constants, metadata), a weights-only
+/// torch.save() of a plain dict of tensors (applied onto a served architecture by the registry), or an ONNX model
+/// (a file named *.onnx, run by the native engine: tickinfer/onnx.hpp).
+enum class CheckpointKind { kTorchScript, kWeights, kOnnx };
+
+/// "torchscript", "weights", "onnx".
+const char* to_string(CheckpointKind kind) noexcept;
 
 /// Which engine runs a TorchScript model. kAuto: the native engine when the model compiles to a native plan and
 /// that plan equals LibTorch at load (golden rows and seeded random rows at every warm-up batch size, |diff| <=

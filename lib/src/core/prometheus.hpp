@@ -23,6 +23,8 @@ class PrometheusWriter {
     scalar(name, "counter", help, value);
   }
   void gauge(std::string_view name, std::string_view help, std::uint64_t value) { scalar(name, "gauge", help, value); }
+  /// `<prefix>_<name> value` for a real value (seconds, a timestamp).
+  void real(std::string_view name, const char* type, std::string_view help, double value);
 
   /// One series per label value: `<prefix>_<name>{<label>="<value>"} count`.
   void labeled(std::string_view name, const char* type, std::string_view help, std::string_view label,
@@ -35,6 +37,14 @@ class PrometheusWriter {
   /// A histogram of counts by integer value: counts[n] = observations of value n (n >= 1); buckets at powers of
   /// two and the last value, so series stay stable between scrapes.
   void integer_histogram(std::string_view name, std::string_view help, const std::vector<std::uint64_t>& counts);
+
+  /// Latency histograms in seconds from nanosecond histograms, one series per label value (so they aggregate across
+  /// hosts, unlike summary()): cumulative `_bucket{<label>="<value>",le="<seconds>"}` at each of `bounds_ns`
+  /// (ascending) and +Inf, then `_sum` and `_count`. A log-linear bucket counts as at or below a bound when it
+  /// starts at or below it: le is exact to the histogram's resolution (<1%).
+  void latency_histograms(std::string_view name, std::string_view help, std::string_view label,
+                          const std::vector<std::pair<std::string, const HistogramSnapshot*>>& series,
+                          const std::vector<std::uint64_t>& bounds_ns);
 
   std::string str() const { return out_.str(); }
 

@@ -1,6 +1,6 @@
 // The hot-swap registry: a loader thread checks, loads, validates and warms up checkpoints (one path:
-// file_checks, then model/open_checkpoint + finish_checkpoint), then the lifecycle decides and publishes them
-// into the ModelSlot the pipeline's workers read.
+// file_checks, then model/open_checkpoint + finish_checkpoint, or for *.onnx files native/open_onnx + finish_onnx),
+// then the lifecycle decides and publishes them into the ModelSlot the pipeline's workers read.
 
 // GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s std::regex compiler in sanitizer builds; the
 // location it names is <bits/std_function.h>, so those headers are read first, with only that warning off for them.
@@ -36,11 +36,13 @@
 #include "core/prometheus.hpp"
 #include "hotswap/file_checks.hpp"
 #include "hotswap/lifecycle.hpp"
+#include "model/native/onnx_model.hpp"
 #include "model/torch_error.hpp"
 #include "model/torch_model.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/metrics.hpp"
 #include "tickinfer/mutex.hpp"
+#include "tickinfer/onnx.hpp"
 
 namespace tickinfer {
 namespace {
@@ -59,10 +61,11 @@ constexpr ErrorCode kRefusalCodes[] = {
     ErrorCode::kModelError,       ErrorCode::kUnsupported,       ErrorCode::kUnsafeFile,
     ErrorCode::kChecksumMismatch, ErrorCode::kWeightsMismatch,   ErrorCode::kInterfaceMismatch,
     ErrorCode::kShapeMismatch,    ErrorCode::kNondeterministic,  ErrorCode::kTooLarge,
-    ErrorCode::kInternal,
+    ErrorCode::kParseError,       ErrorCode::kInternal,
 };
 
-// What a registry entry adds to the lifecycle's: the unfrozen architecture, the base for weights-only files.
+// What a registry entry adds to the lifecycle's: the unfrozen architecture, the base for weights-only files. An
+// ONNX version has neither (torch_model null).
 struct Entry final : internal::VersionEntry {
   std::shared_ptr<const internal::TorchModel> torch_model;
   internal::TorchArchive architecture;
@@ -90,9 +93,10 @@ std::int64_t wall_ns() {
       .count();
 }
 
-// Failures a file still being written produces (no zip directory yet, no header yet, a hash of half of it).
+// Failures a file still being written produces (no zip directory yet, no header yet, half a protobuf, a hash of
+// half of it).
 bool partial_write_symptom(ErrorCode code) {
-  return code == ErrorCode::kTruncatedArchive || code == ErrorCode::kNotTorchScript ||
+  return code == ErrorCode::kTruncatedArchive || code == ErrorCode::kNotTorchScript || code == ErrorCode::kParseError ||
          code == ErrorCode::kChecksumMismatch;
 }
 
@@ -246,7 +250,6 @@ std::shared_ptr<Entry> ModelRegistry::Impl::load_entry(const Request& request, A
   const internal::CheckedFile file = internal::open_checked(request.path, file_options());
   attempt.identity = file.identity;
   attempt.read = true;
-  const c10::Device device = internal::parse_device(config.load.device);
 
   std::shared_ptr<const Entry> base;
   LoadOptions options = config.load;
@@ -260,17 +263,37 @@ std::shared_ptr<Entry> ModelRegistry::Impl::load_entry(const Request& request, A
     options.expected_input_names = base->model->metadata().input_names;
     options.expected_output_names = base->model->metadata().output_names;
   }
-  internal::OpenedCheckpoint opened =
-      internal::open_checkpoint(file.bytes, source, device, options, base ? &base->architecture : nullptr);
-
+  // First half of the kind's loader: the file parsed and its metadata read, so its version is known.
   auto entry = std::make_shared<Entry>();
   entry->source = source;
-  entry->kind = opened.kind;
   entry->file_mtime_ns = file.identity.mtime_ns;
+  std::optional<internal::OpenedCheckpoint> opened;
+  std::optional<internal::OpenedOnnx> opened_onnx;
+  std::uint64_t metadata_version = 0;
+  const std::int64_t open_start = now_ns();
+  if (is_onnx_path(request.path)) {
+    opened_onnx = internal::open_onnx(std::string_view(file.bytes->data(), file.bytes->size()), source, options);
+    entry->kind = CheckpointKind::kOnnx;
+    metadata_version = opened_onnx->metadata.version;
+  } else {
+    const c10::Device device = internal::parse_device(config.load.device);
+    const bool torch_base = base && base->torch_model;
+    std::string no_base_reason;  // a weights-only file has nothing to apply onto while an ONNX version serves
+    if (base && !torch_base) {
+      no_base_reason =
+          std::string("the served version ").append(std::to_string(base->version)).append(" is an ONNX model (");
+      no_base_reason.append(base->source).append(")");
+    }
+    opened = internal::open_checkpoint(file.bytes, source, device, options, torch_base ? &base->architecture : nullptr,
+                                       no_base_reason);
+    entry->kind = opened->kind;
+    metadata_version = opened->archive.metadata.version;
+  }
+  const std::int64_t open_ns = now_ns() - open_start;
   if (by_name) {
     entry->version = *request.name_version;
-  } else if (entry->kind == CheckpointKind::kTorchScript) {  // kMetadata, or the initial file
-    entry->version = opened.archive.metadata.version;
+  } else if (entry->kind != CheckpointKind::kWeights) {  // kMetadata, or the initial file
+    entry->version = metadata_version;
   } else if (request.name_version) {
     entry->version = *request.name_version;
   } else {
@@ -286,14 +309,22 @@ std::shared_ptr<Entry> ModelRegistry::Impl::load_entry(const Request& request, A
   }
   attempt.loading = true;
 
+  // Second half: the interface checks, validation and the checked warm-up at every pipeline batch size.
   options.version = entry->version;
-  internal::LoadedCheckpoint checked =
-      internal::finish_checkpoint(std::move(opened), source, options, /*keep_architecture=*/true);
-  entry->torch_model = checked.model;
-  entry->model = checked.model;
-  entry->architecture = std::move(checked.architecture);
-  entry->load_ns = checked.timings.read_ns + checked.timings.check_ns;
-  entry->warmup_ns = checked.timings.warmup_ns;
+  if (opened_onnx) {
+    internal::LoadedOnnx checked = internal::finish_onnx(std::move(*opened_onnx), source, options);
+    entry->model = std::move(checked.model);
+    entry->load_ns = open_ns + checked.check_ns;
+    entry->warmup_ns = checked.warmup_ns;
+  } else {
+    internal::LoadedCheckpoint checked =
+        internal::finish_checkpoint(std::move(*opened), source, options, /*keep_architecture=*/true);
+    entry->torch_model = checked.model;
+    entry->model = checked.model;
+    entry->architecture = std::move(checked.architecture);
+    entry->load_ns = checked.timings.read_ns + checked.timings.check_ns;
+    entry->warmup_ns = checked.timings.warmup_ns;
+  }
   entry->loaded_ns = now_ns();
   load_time.record(entry->load_ns);
   warmup_time.record(entry->warmup_ns);
@@ -397,9 +428,8 @@ LoadOutcome ModelRegistry::Impl::process(Request& request, bool& deferred_now) {
     internal::loader_fault_point("decide");
     outcome.version = entry->version;
     const std::string what = entry->source + " (version " + std::to_string(entry->version) + ", " +
-                             (entry->kind == CheckpointKind::kWeights ? "weights" : "torchscript") + ", engine " +
-                             entry->model->engine() + ", load " + millis(entry->load_ns) + ", warm-up " +
-                             millis(entry->warmup_ns) + ")" +
+                             to_string(entry->kind) + ", engine " + entry->model->engine() + ", load " +
+                             millis(entry->load_ns) + ", warm-up " + millis(entry->warmup_ns) + ")" +
                              (entry->model->engine_note().empty() ? "" : "; " + entry->model->engine_note());
     internal::Lifecycle::Placement placement;
     {
@@ -576,8 +606,10 @@ std::unique_ptr<ModelRegistry> ModelRegistry::create(RegistryConfig config, cons
   std::optional<Impl::Skip> skip;
   std::shared_ptr<Entry> entry = impl->load_entry(request, attempt, skip);
   if (!entry) throw Error(ErrorCode::kFileNotFound, initial.string() + ": " + (skip ? skip->reason : "not loaded"));
-  if (entry->kind != CheckpointKind::kTorchScript) {
-    throw Error(ErrorCode::kUnsupported, initial.string() + ": the initial checkpoint must be a TorchScript archive");
+  if (entry->kind == CheckpointKind::kWeights) {
+    throw Error(ErrorCode::kUnsupported, initial.string() +
+                                             ": the initial checkpoint must be a TorchScript archive or an ONNX "
+                                             "model (a weights-only file needs an architecture to apply onto)");
   }
   // Every later version must fit the pipeline this model sizes.
   LoadOptions& load = impl->config.load;

@@ -79,11 +79,13 @@ struct OpenedCheckpoint {
 /// The one checkpoint path, first half: detects the kind from the zip directory (never unpickling to find
 /// out), bounds every member (options.max_archive_bytes / max_metadata_bytes) before anything is inflated,
 /// then reads it from `bytes` (the file is not opened again). `weights_base`: the architecture a weights-only
-/// file is applied onto; null refuses one (kNotTorchScript: "without TorchScript code"). Throws Error naming
-/// `source`: kNotTorchScript, kTruncatedArchive, kTooLarge, kMissingMetadata, kMalformedMetadata, kUnsupported,
-/// kWeightsMismatch, kNonFiniteOutput, kModelError.
+/// file is applied onto; null refuses one: kNotTorchScript ("without TorchScript code"), or kUnsupported naming
+/// `no_base_reason` when the caller gives one (the registry: the served version is an ONNX model). Throws Error
+/// naming `source`: kNotTorchScript, kTruncatedArchive, kTooLarge, kMissingMetadata, kMalformedMetadata,
+/// kUnsupported, kWeightsMismatch, kNonFiniteOutput, kModelError.
 OpenedCheckpoint open_checkpoint(const std::shared_ptr<const std::vector<char>>& bytes, const std::string& source,
-                                 c10::Device device, const LoadOptions& options, const TorchArchive* weights_base);
+                                 c10::Device device, const LoadOptions& options, const TorchArchive* weights_base,
+                                 const std::string& no_base_reason = {});
 
 struct LoadTimings {
   std::int64_t read_ns = 0;    // open_checkpoint

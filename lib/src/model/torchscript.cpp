@@ -344,7 +344,8 @@ torch::Tensor TorchModel::forward(const torch::Tensor& input) const {
 }
 
 OpenedCheckpoint open_checkpoint(const Bytes& bytes, const std::string& source, c10::Device device,
-                                 const LoadOptions& options, const TorchArchive* weights_base) {
+                                 const LoadOptions& options, const TorchArchive* weights_base,
+                                 const std::string& no_base_reason) {
   const std::int64_t start = now_ns();
   // Every member bounded before LibTorch inflates any of them (it allocates what the directory declares).
   check_member_sizes(zip_members(*bytes, source), source, options);
@@ -369,6 +370,12 @@ OpenedCheckpoint open_checkpoint(const Bytes& bytes, const std::string& source, 
   }
 
   if (opened.kind == CheckpointKind::kWeights) {
+    if (weights_base == nullptr && !no_base_reason.empty()) {
+      throw Error(ErrorCode::kUnsupported, source +
+                                               ": a weights-only checkpoint is applied onto the served "
+                                               "version's TorchScript architecture, and " +
+                                               no_base_reason);
+    }
     if (weights_base == nullptr) {
       throw Error(ErrorCode::kNotTorchScript,
                   source +
@@ -537,6 +544,18 @@ const char* to_string(Engine engine) noexcept {
       return "native";
     case Engine::kLibTorch:
       return "libtorch";
+  }
+  return "unknown";
+}
+
+const char* to_string(CheckpointKind kind) noexcept {
+  switch (kind) {
+    case CheckpointKind::kTorchScript:
+      return "torchscript";
+    case CheckpointKind::kWeights:
+      return "weights";
+    case CheckpointKind::kOnnx:
+      return "onnx";
   }
   return "unknown";
 }

@@ -11,12 +11,16 @@
 namespace tickinfer::native {
 
 bool PlanRunner::can_run(const Model& model) {
-  // The plan, not the model's address, identifies what the executor was made for: a freed model's address can be
-  // reused by the next one. One cross-cast per batch; a new Executor (an allocation) once per swap.
-  const auto* plan = native_plan_of(model);
-  if (plan == nullptr) return false;
-  if (!executor_ || executor_->shared_plan() != *plan) executor_.emplace(*plan, max_rows_);
-  return true;
+  // The model's id, never reused (unlike its address), says whether this is the model last seen: the batch after
+  // a swap pays one cross-cast and, for a new plan, a new Executor (an allocation); every other batch an integer
+  // compare. If emplace throws, model_id_ is not updated and the next batch tries again.
+  if (model.id() != model_id_) {
+    const auto* plan = native_plan_of(model);
+    if (plan != nullptr && (!executor_ || executor_->shared_plan() != *plan)) executor_.emplace(*plan, max_rows_);
+    model_native_ = plan != nullptr;
+    model_id_ = model.id();
+  }
+  return model_native_;
 }
 
 }  // namespace tickinfer::native

@@ -25,6 +25,8 @@ class PlanRunner {
  private:
   std::size_t max_rows_;
   std::optional<Executor> executor_;  // holds the plan it was made for
+  std::uint64_t model_id_ = 0;        // Model::id() of the model last seen (0: none)
+  bool model_native_ = false;         // whether that model has a native plan (then executor_ runs it)
 };
 
 }  // namespace tickinfer::native
