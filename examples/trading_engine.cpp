@@ -2,7 +2,7 @@
 // test model, in a scratch directory that holds mlp.pt and checkpoints/model_epoch1.pt). The README's two C++
 // blocks are the regions between "// readme:<name>" and "// readme:end" below, each region dedented and the
 // regions of one name joined by an empty line; ctest example.readme (check_readme.py) keeps them identical.
-// Built like a consumer: it links tickinfer::tickinfer only, without Torch's headers.
+// Built like a consumer: it links tickinfer::tickinfer and tickinfer::serve only, without Torch's or Boost's headers.
 
 // readme:pipeline
 #include <tickinfer/pipeline.hpp>
@@ -14,6 +14,9 @@
 // readme:end
 // readme:direct
 #include <tickinfer/predictor.hpp>
+// readme:end
+// readme:admin
+#include <tickinfer/admin_server.hpp>
 // readme:end
 
 #include <unistd.h>
@@ -99,6 +102,14 @@ void hot_swap(const tickinfer::PipelineConfig& config) {
               registry->slot()->current()->engine().c_str(),
               static_cast<unsigned long long>(predictor.model_version()));
   if (direct != tickinfer::PredictStatus::kOk) std::exit(1);
+  // readme:admin
+  tickinfer::AdminServerConfig admin;  // binds 127.0.0.1; port 0: any free port (admin_server->port())
+  admin.token_file = "";               // a chmod-600 file holding the bearer token; empty: model control disabled
+  auto admin_server = tickinfer::AdminServer::start(admin, {.pipeline = pipeline.get(), .registry = registry.get()});
+  // curl localhost:PORT/metrics, /v2/health/ready, /v2/models/mlp; POST /v2/models/mlp/rollback with the token
+  // readme:end
+  std::printf("example: admin server on 127.0.0.1:%u\n", static_cast<unsigned>(admin_server->port()));
+  admin_server->stop();
 }
 
 }  // namespace

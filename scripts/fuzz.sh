@@ -4,7 +4,8 @@
 #     capture zip feature_config, and onnx (the native engine's ONNX front end: libonnx and the core, no Torch).
 #     This build is also CI's clang -Wthread-safety -Werror check: of tickinfer_core, and of the Torch sources
 #     parsed with -fsyntax-only (tickinfer_torch_syntax_check, lib/CMakeLists.txt).
-#   - metadata and weights need LibTorch, whose 1.13 headers clang cannot compile in C++20 (pytorch#93978): their
+#   - metadata, weights and http (the admin server's router calls the registry) need LibTorch, whose 1.13 headers
+#     clang cannot compile in C++20 (pytorch#93978): their
 #     GCC ASan+UBSan replay binaries (build-asan/, as scripts/test.sh asan builds it) run random mutations of
 #     the seeds without coverage feedback (replay_main.cpp -mutate).
 # Each target's corpus grows in build-fuzz/fuzz-work/<target>/corpus (seeds: fuzz/corpus/<target>, saved crashes
@@ -24,7 +25,7 @@ rss_mb=${TICKINFER_FUZZ_RSS_MB:-2048}
 build=${TICKINFER_FUZZ_BUILD:-build-fuzz}
 torch_build=${TICKINFER_FUZZ_TORCH_BUILD:-build-asan}
 libfuzzer_targets=(lobster tardis itch capture zip feature_config onnx)
-torch_targets=(metadata weights)
+torch_targets=(metadata weights http)
 targets=("$@")
 ((${#targets[@]})) || targets=("${libfuzzer_targets[@]}" "${torch_targets[@]}")
 
