@@ -10,9 +10,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace tickinfer {
+#include "tickinfer/result.hpp"  // InstrumentKey, kNoKey
 
-using InstrumentKey = std::uint32_t;
+namespace tickinfer {
 
 /// Filled at start (add), then read. add() is not thread-safe; the const members are thread-safe once adding
 /// is finished (no writer left). key_of() hashes the name: call it when a symbol first appears, not per tick.

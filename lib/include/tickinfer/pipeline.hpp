@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "tickinfer/clock.hpp"
+#include "tickinfer/latest_store.hpp"
 #include "tickinfer/metrics.hpp"
 #include "tickinfer/model_slot.hpp"
 #include "tickinfer/result.hpp"
+#include "tickinfer/result_ring.hpp"
 #include "tickinfer/runner.hpp"
 
 namespace tickinfer {
@@ -32,6 +34,15 @@ enum class IdleStrategy {
 /// How long an idle worker polls before it yields (kSpinThenYield) or sleeps (kBlock).
 inline constexpr std::int64_t kIdleSpinUs = 50;
 
+/// What a keyed submit() does when its key already has a request queued (PipelineConfig::conflation).
+enum class Conflation : std::uint8_t {
+  kOff,        // every accepted request is queued on its own
+  kSupersede,  // at most one queued request per key: a newer submit takes the queued one's place (and its position
+               // in the queue), and the replaced request completes exactly once with kSuperseded, on a worker
+  kMerge,      // the same, but the replaced request never completes (counted in metrics as merged): one completion
+               // for the newest; its slot is free again at once
+};
+
 struct PipelineConfig {
   std::size_t feature_width = 0;                 // 0: take the model's input width
   std::size_t max_batch = 64;                    // rows per forward
@@ -43,6 +54,15 @@ struct PipelineConfig {
   std::vector<int> pin_cores;      // worker i runs on pin_cores[i]; empty: not pinned
   std::size_t max_producers = 32;  // producers made with make_producer(), sizes the preallocation
   bool warm_up = true;             // run every batch size once per worker before serving
+  // ---- the trading-engine API (docs/TRADING_API.md) ----
+  std::size_t keys = 0;  // instrument keys (InstrumentRegistry::size()): keyed submits need key < keys; sizes the
+                         // per-key metrics and conflation state (allocated at create, <= 2^24)
+  Conflation conflation = Conflation::kOff;  // per key, for keyed submits; needs keys > 0
+  std::shared_ptr<LatestStore> latest;       // non-null: workers write every kOk keyed prediction into it before its
+                                        // completion runs; needs keys <= latest->keys() and the model's output width
+  bool deadline_admission = false;  // submit() rejects a request whose deadline the queue ahead of it cannot meet
+  double admission_fill = 0.8;      // the share of the time left to its deadline the predicted queue wait may fill:
+                                    // headroom for the estimate's error (stalls, a model swap); (0, 1]
 };
 
 class Pipeline;
@@ -51,6 +71,15 @@ class Pipeline;
 /// model must be warmed up with before it serves (RegistryConfig::load.warmup_batch_sizes). Derived from the
 /// same padding table the workers use. Throws Error(kInvalidConfig) for a config Pipeline::create() refuses.
 std::vector<std::size_t> pipeline_batch_sizes(const PipelineConfig& config);
+
+/// Options of one producer (Pipeline::make_producer()).
+struct ProducerOptions {
+  /// > 0: this producer can take its results by polling (Producer::polled(), Pipeline::poll()) instead of a
+  /// callback: one single-producer single-consumer ResultRing of this many results per worker. Overflow policy:
+  /// a worker never waits for the poller; a result that finds its ring full is dropped and counted
+  /// (MetricsSnapshot::polled_dropped). Size it for the polled requests this producer can have in flight.
+  std::size_t result_ring = 0;
+};
 
 /// One producer's handle: gives submit() a moodycamel producer token (FIFO per producer, no contention
 /// on a shared tail) and its own accepted/rejected/invalid counters (one writer, own cache line; the
@@ -61,6 +90,11 @@ class Producer {
   Producer(Producer&&) noexcept;
   Producer& operator=(Producer&&) noexcept;
   ~Producer();
+
+  /// A Completion that delivers the result into this producer's rings, to be taken with Pipeline::poll() on this
+  /// producer's thread. Never allocates. Without ProducerOptions::result_ring every such result is dropped (and
+  /// counted as polled_dropped).
+  Completion polled(std::uint64_t tag = 0) const noexcept;
 
  private:
   friend class Pipeline;
@@ -82,16 +116,37 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  /// Thread-safe. Allocates (a token); call once per producer thread, before the hot path.
+  /// Thread-safe. Allocates (a token, and the rings of ProducerOptions::result_ring, which live as long as the
+  /// pipeline); call once per producer thread, before the hot path. With conflation, at most max_producers
+  /// producers may be alive at once (that keeps every enqueue infallible): one more throws Error(kInvalidConfig).
   Producer make_producer();
+  Producer make_producer(const ProducerOptions& options);
 
   /// Never blocks, never allocates (on every outcome: accepted, rejected, invalid, after shutdown).
   /// Copies `features` (must be feature_width() floats). deadline_ns: now_ns() clock, kNoDeadline for none.
   /// kAccepted: `completion` runs exactly once: on a worker thread, or, for a request still queued when
   /// shutdown() starts, with kCancelled on the thread that calls shutdown() (or ~Pipeline()), before it
-  /// returns. kRejected (no free slot, or shutting down) / kInvalid: it never runs.
+  /// returns. kRejected (no free slot, shutting down, or, with deadline_admission, a deadline that the requests
+  /// already queued would make it miss: counted apart as rejected_deadline) / kInvalid: it never runs.
+  /// Deadline admission: admitted iff in_flight x service_ns_per_row / workers <= admission_fill x (deadline_ns -
+  /// now), with in_flight the requests accepted and not yet completed and the service time the workers' moving
+  /// average (MetricsSnapshot::service_ns_per_row; until a batch ran, warm-up's estimate). Two relaxed loads and a
+  /// clock read more per submit with a deadline.
   [[nodiscard]] SubmitStatus submit(Producer& producer, std::span<const float> features, std::int64_t deadline_ns,
                                     const Completion& completion) noexcept;
+
+  /// The same, for instrument `key` (< config().keys, else kInvalid; kNoKey: the unkeyed submit above). The Result
+  /// carries the key back. event_ns: when the event behind `features` happened (the LatestStore records it; 0: the
+  /// enqueue time). With conflation, a queued request for `key` is replaced by this one (see Conflation); the
+  /// replaced one's completion runs on a worker (kSuperseded) or never (kMerge). Never blocks, never allocates.
+  [[nodiscard]] SubmitStatus submit(Producer& producer, InstrumentKey key, std::span<const float> features,
+                                    std::int64_t deadline_ns, const Completion& completion,
+                                    std::int64_t event_ns = 0) noexcept;
+
+  /// Call from `producer`'s thread only. Takes one polled result (Producer::polled()) into `out`, its outputs into
+  /// `outputs` (at least the model's output width); false when none is waiting. Never blocks, never allocates.
+  /// With several workers, results come from one ring per worker, so they are in order only per worker.
+  [[nodiscard]] bool poll(Producer& producer, PolledResult& out, std::span<float> outputs) noexcept;
 
   /// Stops accepting, lets each worker finish the batch it holds, joins the workers, then runs the completion
   /// of everything still queued with kCancelled on the calling thread. Returns when every accepted request has
@@ -100,6 +155,7 @@ class Pipeline {
 
   std::size_t feature_width() const noexcept;
   const PipelineConfig& config() const noexcept;
+  /// Thread-safe. Per-key breakdowns: metrics().key_snapshot() (allocates; on demand, not per request).
   const Metrics& metrics() const noexcept;
   const ModelSlot& models() const noexcept;
 

@@ -21,6 +21,8 @@ struct PolledResult {
   std::uint64_t model_version = 0;
   std::int64_t enqueue_ns = 0, batch_start_ns = 0, batch_end_ns = 0;
   std::uint32_t output_count = 0;
+  InstrumentKey key = kNoKey;
+  EngineKind engine = EngineKind::kNone;
 };
 
 /// Fixed capacity, allocated once (capacity results of up to max_outputs floats each). push() is called by one

@@ -47,6 +47,8 @@ class ResultWaiter {
   std::int64_t batch_start_ns() const noexcept { return batch_start_ns_; }
   std::int64_t batch_end_ns() const noexcept { return batch_end_ns_; }
   std::int64_t completed_ns() const noexcept { return completed_ns_; }
+  InstrumentKey key() const noexcept { return key_; }
+  EngineKind engine() const noexcept { return engine_; }
   const std::string& error() const noexcept { return error_; }
 
  private:
@@ -60,6 +62,8 @@ class ResultWaiter {
   std::vector<float> outputs_;
   std::uint64_t model_version_ = 0, tag_ = 0;
   std::int64_t enqueue_ns_ = 0, batch_start_ns_ = 0, batch_end_ns_ = 0, completed_ns_ = 0;
+  InstrumentKey key_ = kNoKey;
+  EngineKind engine_ = EngineKind::kNone;
   std::string error_;
 };
 

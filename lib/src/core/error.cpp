@@ -74,8 +74,30 @@ const char* to_string(ResultStatus status) noexcept {
       return "model_error";
     case ResultStatus::kCancelled:
       return "cancelled";
+    case ResultStatus::kSuperseded:
+      return "superseded";
   }
   return "unknown";
+}
+
+const char* to_string(EngineKind engine) noexcept {
+  switch (engine) {
+    case EngineKind::kNone:
+      return "none";
+    case EngineKind::kNative:
+      return "native";
+    case EngineKind::kLibTorch:
+      return "libtorch";
+    case EngineKind::kOther:
+      return "other";
+  }
+  return "unknown";
+}
+
+EngineKind engine_kind(std::string_view engine_name) noexcept {
+  if (engine_name == "native") return EngineKind::kNative;
+  if (engine_name == "libtorch") return EngineKind::kLibTorch;
+  return EngineKind::kOther;
 }
 
 }  // namespace tickinfer

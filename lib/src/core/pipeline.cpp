@@ -44,6 +44,27 @@
 // enqueue, acquire on dequeue). A slot's reuse is ordered by the pool: the giver's release store of a cell's
 // sequence number pairs with the taker's acquire load of it, and back.
 
+// Memory ordering, conflation (Conflation::kSupersede / kMerge): one atomic word per key, `pending[key]`, holds the
+// slot of the key's queued request (kNoSlot: none). The request queue then carries, for a conflated request, not its
+// slot but a key token (kKeyToken | key) that stands for "whatever is pending for this key when a worker gets here".
+//  - submit() fills its slot, then exchange(slot, acq_rel) on pending[key]. Release publishes the slot's request and
+//    features to whoever takes the slot out of the word next (pairs with the acquire of the worker's claim or of a
+//    later submit's exchange); acquire makes the previous occupant's request visible to us, since we now own it.
+//  - The exchange returned kNoSlot: this submit made the word non-empty, so it enqueues the key token. Otherwise it
+//    replaced the queued request `old`, whose token is already queued (the newest takes its queue position): it
+//    owns `old` now; kMerge gives the slot back at once, kSupersede marks it and enqueues the slot itself, so a
+//    worker completes it (kSuperseded) without running it.
+//  - A worker that dequeues a key token claims the slot with exchange(kNoSlot, acq_rel) (acquire pairs with the
+//    submit's release above; moodycamel's own release/acquire publishes the token).
+// Exactly once: every exchange returns a distinct value of the word's modification order, so each slot stored is
+// taken out by exactly one exchange: a submit's (it is superseded or merged) or a worker's claim (it runs). Tokens
+// never outnumber non-empty words: only a submit that found the word empty enqueues one, and only a claim, which
+// consumes one token, empties it; so a claim never finds the word empty (resolve() skips it if it did). Shutdown:
+// a token's submit took a slot before the pool closed, so the drain waits for it (all_home) and then claims it.
+// Enqueues cannot fail while at most max_producers producers are alive (make_producer() enforces it when
+// conflating): queue entries never outnumber slots, and moodycamel preallocated room for max_producers + 1
+// producers to hold the whole capacity each. A replaced request's enqueue therefore needs no failure path.
+
 namespace tickinfer {
 namespace {
 
@@ -59,7 +80,25 @@ struct Request {
   Completion completion;
   std::int64_t deadline_ns;
   std::int64_t enqueue_ns;
+  std::int64_t event_ns;  // the caller's event time (LatestStore); 0: enqueue_ns
+  InstrumentKey key;
+  bool superseded;  // conflation replaced it: complete with kSuperseded, do not run
 };
+
+// Queue entries: a slot index (< 2^31: queue_capacity is validated), or, for a conflated request, kKeyToken | key.
+constexpr std::uint32_t kKeyToken = std::uint32_t{1} << 31;
+constexpr std::uint32_t kNoSlot = 0xffffffffu;  // pending[key]: no request queued for the key
+constexpr std::size_t kMaxKeys = std::size_t{1} << 24;
+
+// A Completion whose fn is this delivers into the producer's rings (Producer::polled()). The pipeline recognises
+// the pointer and pushes into the ring of the completing worker; called directly, it pushes into the first ring.
+struct ProducerRings {
+  std::vector<std::unique_ptr<ResultRing>> per_worker;
+};
+void deliver_polled(void* rings, const Result& result) {
+  auto* r = static_cast<ProducerRings*>(rings);
+  if (r && !r->per_worker.empty()) (void)r->per_worker.front()->push(result);
+}
 
 // The request queue's semaphore spins 10000 polls before sleeping by default; the worker already polled for
 // kIdleSpinUs before it calls wait_dequeue_bulk_timed(), so it sleeps at once.
@@ -143,6 +182,16 @@ class SlotPool {
   /// ordered against every take by head's modification order).
   void close() noexcept { head_.fetch_or(kClosed, std::memory_order_relaxed); }
 
+  /// Slots out (taken, not yet given back): requests accepted and not completed. An estimate under concurrent use,
+  /// never below the true count at the moment tail is read. Relaxed: deadline admission's input, orders nothing.
+  std::uint64_t in_use() const noexcept {
+    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    const std::uint64_t head = head_.load(std::memory_order_relaxed) & ~kClosed;
+    const auto free = static_cast<std::int64_t>(tail - head);  // a take after our tail load can make it < 0
+    if (free <= 0) return slots_;
+    return static_cast<std::uint64_t>(free) >= slots_ ? 0 : slots_ - static_cast<std::uint64_t>(free);
+  }
+
   /// After close(): every slot is back. Relaxed: a count; the drain reads no data through it, and head no
   /// longer moves (no take succeeds after the close).
   bool all_home() const noexcept {
@@ -195,6 +244,15 @@ void validate(const PipelineConfig& c) {
   if (!c.pin_cores.empty() && c.pin_cores.size() < c.workers)
     fail("pin_cores names " + std::to_string(c.pin_cores.size()) + " cores for " + std::to_string(c.workers) +
          " workers");
+  if (c.keys > kMaxKeys) fail(std::string("keys must be <= ").append(std::to_string(kMaxKeys)));
+  if (!(c.admission_fill > 0.0 && c.admission_fill <= 1.0)) fail("admission_fill must be in (0, 1]");
+  if (c.conflation != Conflation::kOff && c.keys == 0) fail("conflation needs keys > 0");
+  if (c.latest && c.keys == 0) fail("a latest-prediction store needs keys > 0");
+  if (c.latest && c.latest->keys() < c.keys)
+    fail(std::string("the latest-prediction store has ")
+             .append(std::to_string(c.latest->keys()))
+             .append(" keys, the pipeline ")
+             .append(std::to_string(c.keys)));
   if (!c.allowed_batch_sizes.empty()) {
     if (!std::is_sorted(c.allowed_batch_sizes.begin(), c.allowed_batch_sizes.end()) ||
         std::adjacent_find(c.allowed_batch_sizes.begin(), c.allowed_batch_sizes.end()) != c.allowed_batch_sizes.end())
@@ -214,14 +272,22 @@ std::vector<std::size_t> pipeline_batch_sizes(const PipelineConfig& config) {
 }
 
 struct Producer::State {
-  State(RequestQueue& queue, Metrics& m) : queue_token(queue), metrics(m), counters(m.acquire_producer()) {}
-  ~State() { metrics.release_producer(counters); }
+  State(RequestQueue& queue, Metrics& m, ProducerRings* r, std::atomic<std::size_t>* live_count)
+      : queue_token(queue), metrics(m), counters(m.acquire_producer()), rings(r), live(live_count) {}
+  ~State() {
+    metrics.release_producer(counters);
+    // Relaxed: a count make_producer() checks; the token's own destruction is ordered by moodycamel.
+    if (live) live->fetch_sub(1, std::memory_order_relaxed);
+  }
   State(const State&) = delete;
   State& operator=(const State&) = delete;
 
   moodycamel::ProducerToken queue_token;  // FIFO per producer, no shared tail
   Metrics& metrics;
-  ProducerCounters& counters;  // this producer's, single writer
+  ProducerCounters& counters;      // this producer's, single writer
+  ProducerRings* rings;            // polled results (owned by the pipeline); null without ProducerOptions::result_ring
+  std::size_t next_ring = 0;       // poll()'s round-robin position
+  std::atomic<std::size_t>* live;  // the pipeline's live-producer count (conflation only), else null
 };
 
 struct Pipeline::Impl {
@@ -244,6 +310,16 @@ struct Pipeline::Impl {
   // two scattered ones about twice that; a model that always throws costs 1 + budget forwards per batch.
   std::size_t retry_budget = 0;
 
+  // Conflation: pending[key] is the slot of the key's queued request, kNoSlot if none (see "Memory ordering").
+  const bool conflating;
+  const std::uint64_t admission_fill_x256;  // config.admission_fill in 1/256
+  std::unique_ptr<std::atomic<std::uint32_t>[]> pending;
+  std::atomic<std::size_t> live_producers{0};  // producers alive; checked by make_producer() when conflating
+
+  // Polled results: every producer's rings, kept until the pipeline dies (a late result may still be pushed).
+  Mutex rings_mutex;
+  std::vector<std::unique_ptr<ProducerRings>> rings TICKINFER_GUARDED_BY(rings_mutex);
+
   // Release on store / acquire on load: a worker that sees stop also sees everything before shutdown().
   std::atomic<bool> stopping{false};
   std::vector<std::thread> workers;
@@ -261,14 +337,22 @@ struct Pipeline::Impl {
         width(feature_width),
         models(std::move(slot)),
         backend(std::move(be)),
-        metrics(cfg.max_batch, cfg.workers),
+        metrics(cfg.max_batch, cfg.workers, cfg.keys),
         requests(cfg.queue_capacity),
         arena(cfg.queue_capacity * feature_width),
         free_slots(static_cast<std::uint32_t>(cfg.queue_capacity)),
         queue(cfg.queue_capacity + 64 * (cfg.max_producers + 1), cfg.max_producers + 1, 0),
         padded_rows_for(padding_table(cfg)),
         runner_rows(padded_rows_for[cfg.max_batch]),
-        retry_budget(3 * static_cast<std::size_t>(std::bit_width(cfg.max_batch))) {}
+        retry_budget(3 * static_cast<std::size_t>(std::bit_width(cfg.max_batch))),
+        conflating(cfg.conflation != Conflation::kOff),
+        admission_fill_x256(static_cast<std::uint64_t>(std::lround(cfg.admission_fill * 256.0))) {
+    if (conflating) {
+      pending = std::make_unique<std::atomic<std::uint32_t>[]>(cfg.keys);
+      // Relaxed: the workers that read them are started later (thread creation publishes these stores).
+      for (std::size_t k = 0; k < cfg.keys; ++k) pending[k].store(kNoSlot, std::memory_order_relaxed);
+    }
+  }
 
   // One batch in flight on one worker: what run_batch() and forward_rows() share.
   struct Batch {
@@ -279,23 +363,36 @@ struct Pipeline::Impl {
     std::size_t count;
     const std::uint32_t* live;  // positions (into slots) of the rows to run, ascending
     const std::vector<std::uint8_t>& is_live;
-    std::string& error;    // the last failure's message (reserved: no allocation for usual lengths)
-    std::size_t next = 0;  // next position to complete (completions follow queue order)
+    std::string& error;  // the last failure's message (reserved: no allocation for usual lengths)
+    std::size_t worker = 0;
+    EngineKind engine = EngineKind::kNone;  // the model's engine
+    std::size_t next = 0;                   // next position to complete (completions follow queue order)
     std::size_t retries_left = 0;
     bool retried = false;
-    std::uint64_t ok = 0, expired = 0, errors = 0;
+    std::uint64_t ok = 0, expired = 0, errors = 0, superseded = 0;
   };
+
+  SubmitStatus submit(Producer& producer, InstrumentKey key, std::span<const float> features, std::int64_t deadline_ns,
+                      const Completion& completion, std::int64_t event_ns) noexcept;
+  bool admits(std::int64_t deadline_ns, std::int64_t now) const noexcept;
+  void enqueue_infallible(Producer& producer, std::uint32_t entry) noexcept;
+  std::size_t resolve(std::uint32_t* entries, std::size_t count) noexcept;
+  void record_service_time(std::int64_t elapsed_ns, std::size_t rows) noexcept;
 
   void worker_main(std::size_t index);
   void start_worker(std::size_t index, std::unique_ptr<Runner>& runner, std::shared_ptr<const Model>& model,
-                    std::uint64_t& generation);
-  void run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model, std::uint64_t& generation,
-                 const std::uint32_t* slots, std::size_t count, std::int64_t formation_start_ns,
-                 std::vector<std::uint8_t>& is_live, std::vector<std::uint32_t>& live, std::string& error);
+                    std::uint64_t& generation, EngineKind& engine);
+  // Returns the rows it ran (live: neither expired nor superseded).
+  std::size_t run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model,
+                        std::uint64_t& generation, EngineKind& engine, const std::uint32_t* slots, std::size_t count,
+                        std::int64_t formation_start_ns, std::vector<std::uint8_t>& is_live,
+                        std::vector<std::uint32_t>& live, std::string& error);
   bool forward_rows(Batch& b, std::size_t begin, std::size_t end, std::int64_t formation_start_ns, bool known_bad);
   void complete_expired_before(Batch& b, std::size_t position) noexcept;
-  void complete(const Request& request, const Result& result) noexcept;
-  void warm_up(Runner& runner, const Model& model) const;
+  // Completes one request: its key (and per-key count, on `worker`'s stats), the LatestStore for a kOk keyed one,
+  // then the callback or the producer's ring. `worker`: the completing worker, or 0 for the drain (workers joined).
+  void complete(const Request& request, Result& result, std::size_t worker) noexcept;
+  void warm_up(Runner& runner, const Model& model);
   void pin(std::size_t index) const;
   void drain_cancelled();
 };
@@ -313,6 +410,10 @@ std::unique_ptr<Pipeline> Pipeline::create(const PipelineConfig& config, std::sh
     throw Error(ErrorCode::kWidthMismatch, "pipeline: model " + model->source() + " has " +
                                                std::to_string(model->input_width()) +
                                                " input features, the pipeline expects " + std::to_string(width));
+  if (config.latest && config.latest->output_width() != model->output_width())
+    throw Error(ErrorCode::kWidthMismatch,
+                "pipeline: model " + model->source() + " has " + std::to_string(model->output_width()) +
+                    " outputs, the latest-prediction store holds " + std::to_string(config.latest->output_width()));
 
   auto impl = std::make_unique<Impl>(config, width, std::move(models), std::move(backend));
   Impl* raw = impl.get();
@@ -340,37 +441,169 @@ Producer::Producer(Producer&&) noexcept = default;
 Producer& Producer::operator=(Producer&&) noexcept = default;
 Producer::~Producer() = default;
 
-Producer Pipeline::make_producer() { return Producer(std::make_unique<Producer::State>(impl_->queue, impl_->metrics)); }
+Completion Producer::polled(std::uint64_t tag) const noexcept { return {&deliver_polled, state_->rings, tag}; }
+
+Producer Pipeline::make_producer() { return make_producer(ProducerOptions{}); }
+
+Producer Pipeline::make_producer(const ProducerOptions& options) {
+  Impl& impl = *impl_;
+  std::atomic<std::size_t>* live = nullptr;
+  if (impl.conflating) {
+    // Relaxed: a count, not a handshake; the bound only has to hold for producers alive at once.
+    if (impl.live_producers.fetch_add(1, std::memory_order_relaxed) >= impl.config.max_producers) {
+      impl.live_producers.fetch_sub(1, std::memory_order_relaxed);
+      throw Error(ErrorCode::kInvalidConfig,
+                  std::string("pipeline: a conflating pipeline allows at most max_producers (")
+                      .append(std::to_string(impl.config.max_producers))
+                      .append(") live producers"));
+    }
+    live = &impl.live_producers;
+  }
+  std::unique_ptr<Producer::State> state;
+  try {
+    ProducerRings* rings = nullptr;
+    if (options.result_ring > 0) {
+      auto made = std::make_unique<ProducerRings>();
+      const std::size_t outputs = std::max<std::size_t>(1, impl.models->current()->output_width());
+      for (std::size_t w = 0; w < impl.config.workers; ++w)
+        made->per_worker.push_back(std::make_unique<ResultRing>(options.result_ring, outputs));
+      rings = made.get();
+      MutexLock lock(impl.rings_mutex);
+      impl.rings.push_back(std::move(made));
+    }
+    state = std::make_unique<Producer::State>(impl.queue, impl.metrics, rings, live);
+  } catch (...) {
+    if (live) live->fetch_sub(1, std::memory_order_relaxed);
+    throw;
+  }
+  return Producer(std::move(state));
+}
 
 SubmitStatus Pipeline::submit(Producer& producer, std::span<const float> features, std::int64_t deadline_ns,
                               const Completion& completion) noexcept {
-  Impl& impl = *impl_;
+  return impl_->submit(producer, kNoKey, features, deadline_ns, completion, 0);
+}
+
+SubmitStatus Pipeline::submit(Producer& producer, InstrumentKey key, std::span<const float> features,
+                              std::int64_t deadline_ns, const Completion& completion, std::int64_t event_ns) noexcept {
+  if (key != kNoKey && key >= impl_->config.keys) {
+    ProducerCounters::bump(producer.state_->counters.invalid);
+    return SubmitStatus::kInvalid;
+  }
+  return impl_->submit(producer, key, features, deadline_ns, completion, event_ns);
+}
+
+bool Pipeline::Impl::admits(std::int64_t deadline_ns, std::int64_t now) const noexcept {
+  if (deadline_ns < now) return false;
+  // Relaxed: an estimate (see "Deadline admission" in pipeline.hpp); orders nothing. In 1/256 ns, clamped (16 ms
+  // per row, 2^54 ns of budget) so neither product can overflow.
+  const std::uint64_t per_x256 =
+      std::min<std::uint64_t>(metrics.service_time.ns_x256.load(std::memory_order_relaxed), std::uint64_t{1} << 32);
+  const std::uint64_t wait_x256 = free_slots.in_use() * per_x256 / config.workers;
+  const std::uint64_t budget_ns =
+      std::min<std::uint64_t>(static_cast<std::uint64_t>(deadline_ns - now), std::uint64_t{1} << 54);
+  return wait_x256 <= budget_ns * admission_fill_x256;
+}
+
+void Pipeline::Impl::enqueue_infallible(Producer& producer, std::uint32_t entry) noexcept {
+  // Cannot fail while at most max_producers producers are alive (see "Memory ordering", conflation); the loop is a
+  // guard, not a wait: were it ever to fail, a worker's dequeue frees room.
+  while (!queue.try_enqueue(producer.state_->queue_token, entry)) cpu_relax();
+}
+
+SubmitStatus Pipeline::Impl::submit(Producer& producer, InstrumentKey key, std::span<const float> features,
+                                    std::int64_t deadline_ns, const Completion& completion,
+                                    std::int64_t event_ns) noexcept {
   ProducerCounters& counters = producer.state_->counters;
-  if (features.size() != impl.width) {
+  if (features.size() != width) {
     ProducerCounters::bump(counters.invalid);
     return SubmitStatus::kInvalid;
   }
+  std::int64_t now = 0;
+  if (config.deadline_admission && deadline_ns != kNoDeadline) {
+    now = now_ns();
+    if (!admits(deadline_ns, now)) {
+      ProducerCounters::bump(counters.rejected);
+      ProducerCounters::bump(counters.rejected_deadline);
+      return SubmitStatus::kRejected;
+    }
+  }
   std::uint32_t slot;
   // The accept decision (see "Memory ordering"): kClosed once shutdown() started, kEmpty when every slot is out.
-  if (impl.free_slots.take(slot) != SlotPool::Take::kTaken) {
+  if (free_slots.take(slot) != SlotPool::Take::kTaken) {
     ProducerCounters::bump(counters.rejected);
     return SubmitStatus::kRejected;
   }
-  Request& request = impl.requests[slot];
+  Request& request = requests[slot];
   request.completion = completion;
   request.deadline_ns = deadline_ns;
-  request.enqueue_ns = now_ns();
-  std::memcpy(impl.arena.data() + std::size_t{slot} * impl.width, features.data(), impl.width * sizeof(float));
+  request.enqueue_ns = now != 0 ? now : now_ns();
+  request.event_ns = event_ns;
+  request.key = key;
+  request.superseded = false;
+  std::memcpy(arena.data() + std::size_t{slot} * width, features.data(), width * sizeof(float));
+  if (conflating && key != kNoKey) {
+    // See "Memory ordering", conflation: acq_rel publishes this slot, and takes ownership of the one it replaces.
+    const std::uint32_t old = pending[key].exchange(slot, std::memory_order_acq_rel);
+    ProducerCounters::bump(counters.accepted);
+    if (old == kNoSlot) {
+      enqueue_infallible(producer, kKeyToken | key);  // the word was empty: no token for this key is queued
+    } else if (config.conflation == Conflation::kMerge) {
+      ProducerCounters::bump(counters.merged);
+      free_slots.give_back(old);  // never completes; cannot fail, does not allocate
+    } else {
+      requests[old].superseded = true;  // ours alone now; the enqueue publishes it to the worker
+      enqueue_infallible(producer, old);
+    }
+    return SubmitStatus::kAccepted;
+  }
   // The enqueue publishes the request (moodycamel: release on enqueue, acquire on dequeue). With a token and
   // try_: never allocates.
-  if (!impl.queue.try_enqueue(producer.state_->queue_token, slot)) {
+  if (!queue.try_enqueue(producer.state_->queue_token, slot)) {
     // Only when the producer's preallocated blocks are exhausted (more producers than max_producers).
-    impl.free_slots.give_back(slot);  // cannot fail, does not allocate
+    free_slots.give_back(slot);  // cannot fail, does not allocate
     ProducerCounters::bump(counters.rejected);
     return SubmitStatus::kRejected;
   }
   ProducerCounters::bump(counters.accepted);
   return SubmitStatus::kAccepted;
+}
+
+bool Pipeline::poll(Producer& producer, PolledResult& out, std::span<float> outputs) noexcept {
+  Producer::State& state = *producer.state_;
+  if (!state.rings) return false;
+  const std::size_t n = state.rings->per_worker.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    ResultRing& ring = *state.rings->per_worker[state.next_ring];
+    state.next_ring = state.next_ring + 1 == n ? 0 : state.next_ring + 1;
+    if (ring.try_pop(out, outputs)) return true;
+  }
+  return false;
+}
+
+std::size_t Pipeline::Impl::resolve(std::uint32_t* entries, std::size_t count) noexcept {
+  if (!conflating) return count;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uint32_t entry = entries[i];
+    if (entry & kKeyToken) {
+      // The claim (see "Memory ordering", conflation): acquire pairs with the submit's exchange that stored the slot.
+      entry = pending[entry & ~kKeyToken].exchange(kNoSlot, std::memory_order_acq_rel);
+      if (entry == kNoSlot) continue;  // cannot happen (tokens never outnumber non-empty words); kept for safety
+    }
+    entries[kept++] = entry;
+  }
+  return kept;
+}
+
+void Pipeline::Impl::record_service_time(std::int64_t elapsed_ns, std::size_t rows) noexcept {
+  if (rows == 0 || elapsed_ns <= 0) return;
+  const std::uint64_t sample = static_cast<std::uint64_t>(elapsed_ns) * 256 / rows;
+  auto& ewma = metrics.service_time.ns_x256;
+  // Relaxed load+store: a moving average (weight 1/8); two workers racing lose one sample, which is harmless.
+  const std::uint64_t old = ewma.load(std::memory_order_relaxed);
+  const std::uint64_t next = old == 0 ? sample : old - old / 8 + sample / 8;
+  ewma.store(next == 0 ? 1 : next, std::memory_order_relaxed);
 }
 
 void Pipeline::Impl::pin(std::size_t index) const {
@@ -384,8 +617,10 @@ void Pipeline::Impl::pin(std::size_t index) const {
                                                std::to_string(config.pin_cores[index]) + ": " + std::strerror(rc));
 }
 
-void Pipeline::Impl::warm_up(Runner& runner, const Model& model) const {
+void Pipeline::Impl::warm_up(Runner& runner, const Model& model) {
   // Every batch size the worker can run, so first-use allocations and JIT specialisation happen now.
+  std::int64_t last_ns = 0;
+  std::size_t last_rows = 0;
   for (const std::size_t rows : distinct_sizes(padded_rows_for)) {
     auto prefix = [&] {
       return "pipeline: warm-up of " + model.source() + " failed at batch size " + std::to_string(rows) + ": ";
@@ -393,7 +628,11 @@ void Pipeline::Impl::warm_up(Runner& runner, const Model& model) const {
     try {
       auto input = runner.input(rows);
       std::fill(input.begin(), input.end(), 0.0f);
-      for (int repeat = 0; repeat < 2; ++repeat) (void)runner.run(model, rows);
+      (void)runner.run(model, rows);
+      const std::int64_t start = now_ns();
+      (void)runner.run(model, rows);
+      last_ns = now_ns() - start;
+      last_rows = rows;
     } catch (const Error& e) {
       throw Error(e.code(), prefix() + e.what());  // keeps its code
     } catch (const std::exception& e) {
@@ -402,9 +641,28 @@ void Pipeline::Impl::warm_up(Runner& runner, const Model& model) const {
       throw Error(ErrorCode::kModelError, prefix() + "unknown exception");
     }
   }
+  // Deadline admission's first estimate, until a served batch measures the real rate: the largest batch's
+  // forward per row. Relaxed: an estimate, published to producers by thread start-up (create() waits for it).
+  if (last_rows > 0 && metrics.service_time.ns_x256.load(std::memory_order_relaxed) == 0)
+    record_service_time(std::max<std::int64_t>(last_ns, 1), last_rows);
 }
 
-void Pipeline::Impl::complete(const Request& request, const Result& result) noexcept {
+void Pipeline::Impl::complete(const Request& request, Result& result, std::size_t worker) noexcept {
+  result.key = request.key;
+  if (request.key != kNoKey) {
+    metrics.worker(worker).record_key(request.key, result.status);
+    if (result.status == ResultStatus::kOk && config.latest &&
+        !config.latest->write(request.key, result.outputs, result.model_version,
+                              request.event_ns != 0 ? request.event_ns : request.enqueue_ns, result.batch_end_ns))
+      metrics.latest_write_failures.add();  // the model's output width changed under the store
+  }
+  if (request.completion.fn == &deliver_polled) {
+    // Polled: the completing worker's own ring of that producer (single producer: one worker at a time; the
+    // drain runs after the workers are joined).
+    auto* target = static_cast<ProducerRings*>(request.completion.context);
+    if (!target || !target->per_worker[worker % target->per_worker.size()]->push(result)) metrics.polled_dropped.add();
+    return;
+  }
   try {
     request.completion.fn(request.completion.context, result);
   } catch (...) {
@@ -413,7 +671,7 @@ void Pipeline::Impl::complete(const Request& request, const Result& result) noex
 }
 
 void Pipeline::Impl::start_worker(std::size_t index, std::unique_ptr<Runner>& runner,
-                                  std::shared_ptr<const Model>& model, std::uint64_t& generation) {
+                                  std::shared_ptr<const Model>& model, std::uint64_t& generation, EngineKind& engine) {
   pin(index);
   try {
     runner = backend->make_runner(runner_rows, width);
@@ -425,6 +683,7 @@ void Pipeline::Impl::start_worker(std::size_t index, std::unique_ptr<Runner>& ru
   }
   models->refresh(model, generation);
   if (!model) throw Error(ErrorCode::kInvalidConfig, "pipeline: the model slot holds no model");
+  engine = engine_kind(model->engine());
   if (config.warm_up) warm_up(*runner, *model);
 }
 
@@ -432,6 +691,7 @@ void Pipeline::Impl::worker_main(std::size_t index) {
   std::unique_ptr<Runner> runner;
   std::shared_ptr<const Model> model;
   std::uint64_t generation = 0;
+  EngineKind engine = EngineKind::kNone;
   std::vector<std::uint32_t> batch(config.max_batch), live(config.max_batch);
   std::vector<std::uint8_t> is_live(config.max_batch);
   std::string error;
@@ -439,7 +699,7 @@ void Pipeline::Impl::worker_main(std::size_t index) {
   moodycamel::ConsumerToken queue_token(queue);
   std::exception_ptr failure;
   try {
-    start_worker(index, runner, model, generation);
+    start_worker(index, runner, model, generation, engine);
   } catch (const Error&) {
     failure = std::current_exception();
   } catch (const std::exception& e) {
@@ -490,18 +750,25 @@ void Pipeline::Impl::worker_main(std::size_t index) {
     polls = 0;
     idle_since = 0;
     spun_out = false;
+    count = resolve(batch.data(), count);  // key tokens -> the slots they claim
+    if (count == 0) continue;
     const std::int64_t formation_start = now_ns();
+    std::int64_t ready = formation_start;  // the batch is formed: service time counts from here
     if (wait_for_fuller && count < config.max_batch) {
       std::int64_t oldest = requests[batch[0]].enqueue_ns;
       for (std::size_t i = 1; i < count; ++i) oldest = std::min(oldest, requests[batch[i]].enqueue_ns);
       const std::int64_t close_at = oldest + max_delay_ns;
-      while (count < config.max_batch && now_ns() < close_at) {
+      while (count < config.max_batch && (ready = now_ns()) < close_at) {
         const std::size_t more = queue.try_dequeue_bulk(queue_token, batch.data() + count, config.max_batch - count);
         if (more == 0) cpu_relax();
-        count += more;
+        count += resolve(batch.data() + count, more);
       }
     }
-    run_batch(index, *runner, model, generation, batch.data(), count, formation_start, is_live, live, error);
+    const std::size_t rows = run_batch(index, *runner, model, generation, engine, batch.data(), count, formation_start,
+                                       is_live, live, error);
+    // Per row run, not per request dequeued: expired ones cost next to nothing, and counting them would make an
+    // overloaded queue look fast (admission would then admit more that expire).
+    record_service_time(now_ns() - ready, rows);
   }
 }
 
@@ -510,12 +777,18 @@ void Pipeline::Impl::complete_expired_before(Batch& b, std::size_t position) noe
     if (b.is_live[b.next]) continue;  // cannot happen: live rows complete in order; kept for safety
     const Request& r = requests[b.slots[b.next]];
     Result result;
-    result.status = ResultStatus::kExpired;
     result.tag = r.completion.tag;
     result.enqueue_ns = r.enqueue_ns;
-    result.error = "deadline passed before the batch ran";
-    ++b.expired;
-    complete(r, result);
+    if (r.superseded) {
+      result.status = ResultStatus::kSuperseded;
+      result.error = "replaced by a newer request for the same key";
+      ++b.superseded;
+    } else {
+      result.status = ResultStatus::kExpired;
+      result.error = "deadline passed before the batch ran";
+      ++b.expired;
+    }
+    complete(r, result, b.worker);
   }
 }
 
@@ -587,6 +860,7 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
     result.model_version = version;
     result.batch_start_ns = start;
     result.batch_end_ns = finish;
+    result.engine = b.engine;
     b.stats.end_to_end.record_exclusive(finish - r.enqueue_ns);
     if (failed) {
       result.status = ResultStatus::kModelError;
@@ -606,25 +880,29 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
         ++b.errors;
       }
     }
-    complete(r, result);
+    complete(r, result, b.worker);
     b.next = position + 1;
   }
   return !failed;
 }
 
-void Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model,
-                               std::uint64_t& generation, const std::uint32_t* slots, std::size_t count,
-                               std::int64_t formation_start_ns, std::vector<std::uint8_t>& is_live,
-                               std::vector<std::uint32_t>& live, std::string& error) {
+std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model,
+                                      std::uint64_t& generation, EngineKind& engine, const std::uint32_t* slots,
+                                      std::size_t count, std::int64_t formation_start_ns,
+                                      std::vector<std::uint8_t>& is_live, std::vector<std::uint32_t>& live,
+                                      std::string& error) {
   WorkerStats& stats = metrics.worker(index);
-  // One acquire load per batch; the mutex only when a new model was published.
-  if (models->refresh(model, generation)) metrics.model_swaps_seen.add();
+  // One acquire load per batch; the mutex (and the engine's name compared) only when a new model was published.
+  if (models->refresh(model, generation)) {
+    metrics.model_swaps_seen.add();
+    engine = model ? engine_kind(model->engine()) : EngineKind::kNone;
+  }
 
-  // Expired requests are not run; they still complete in queue order, to keep per-producer order.
+  // Expired and superseded requests are not run; they still complete in queue order, to keep per-producer order.
   std::size_t live_count = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const Request& r = requests[slots[i]];
-    is_live[i] = r.deadline_ns == kNoDeadline || r.deadline_ns >= formation_start_ns;
+    is_live[i] = !r.superseded && (r.deadline_ns == kNoDeadline || r.deadline_ns >= formation_start_ns);
     if (is_live[i]) {
       stats.queue_wait.record_exclusive(formation_start_ns - r.enqueue_ns);
       live[live_count++] = static_cast<std::uint32_t>(i);
@@ -632,11 +910,14 @@ void Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::shared_pt
   }
 
   Batch b{runner, model.get(), stats, slots, count, live.data(), is_live, error};
+  b.worker = index;
+  b.engine = engine;
   b.retries_left = retry_budget;
   if (live_count > 0) {
     stats.record_batch_size(live_count);
     metrics.batches.add();
     if (model) {
+      metrics.rows_by_engine[static_cast<std::size_t>(engine)].add(live_count);
       forward_rows(b, 0, live_count, formation_start_ns, false);
       // Relaxed: a gauge for humans, orders nothing.
       metrics.model_version.store(model->version(), std::memory_order_relaxed);
@@ -654,7 +935,7 @@ void Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::shared_pt
         result.error = "no model is loaded";
         stats.end_to_end.record_exclusive(now - r.enqueue_ns);
         ++b.errors;
-        complete(r, result);
+        complete(r, result, index);
         b.next = live[i] + std::size_t{1};
       }
     }
@@ -663,8 +944,10 @@ void Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::shared_pt
   if (b.ok) metrics.ok.add(b.ok);
   if (b.expired) metrics.expired.add(b.expired);
   if (b.errors) metrics.model_errors.add(b.errors);
+  if (b.superseded) metrics.superseded.add(b.superseded);
   // Slots go home last: their completion was read above (the pool's release/acquire orders the reuse).
   free_slots.give_back(slots, count);
+  return live_count;
 }
 
 void Pipeline::Impl::drain_cancelled() {
@@ -674,21 +957,29 @@ void Pipeline::Impl::drain_cancelled() {
   std::vector<std::uint32_t> batch(config.max_batch);
   moodycamel::ConsumerToken token(queue);
   for (;;) {
-    const std::size_t count = queue.try_dequeue_bulk(token, batch.data(), batch.size());
+    const std::size_t dequeued = queue.try_dequeue_bulk(token, batch.data(), batch.size());
+    const std::size_t count = resolve(batch.data(), dequeued);  // key tokens -> their pending slots
+    std::uint64_t cancelled = 0, superseded = 0;
     for (std::size_t i = 0; i < count; ++i) {
       const Request& r = requests[batch[i]];
       Result result;
-      result.status = ResultStatus::kCancelled;
       result.tag = r.completion.tag;
       result.enqueue_ns = r.enqueue_ns;
-      result.error = "pipeline shut down before the request ran";
-      complete(r, result);
+      if (r.superseded) {  // replaced before shutdown started: that is how it ends
+        result.status = ResultStatus::kSuperseded;
+        result.error = "replaced by a newer request for the same key";
+        ++superseded;
+      } else {
+        result.status = ResultStatus::kCancelled;
+        result.error = "pipeline shut down before the request ran";
+        ++cancelled;
+      }
+      complete(r, result, 0);  // the workers are joined: worker 0's stats and rings have no other writer
     }
-    if (count) {
-      metrics.cancelled.add(count);
-      free_slots.give_back(batch.data(), count);
-      continue;
-    }
+    if (cancelled) metrics.cancelled.add(cancelled);
+    if (superseded) metrics.superseded.add(superseded);
+    if (count) free_slots.give_back(batch.data(), count);
+    if (dequeued) continue;
     // Exact: once closed, no slot leaves the pool, so all home means no submit() holds one.
     if (free_slots.all_home()) return;
     std::this_thread::yield();

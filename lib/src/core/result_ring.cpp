@@ -32,6 +32,8 @@ bool ResultRing::push(const Result& result) noexcept {
   slot.batch_start_ns = result.batch_start_ns;
   slot.batch_end_ns = result.batch_end_ns;
   slot.output_count = static_cast<std::uint32_t>(result.outputs.size());
+  slot.key = result.key;
+  slot.engine = result.engine;
   std::copy(result.outputs.begin(), result.outputs.end(), outputs_.begin() + static_cast<long>(tail * max_outputs_));
   // Release: the slot's contents are visible to a consumer that acquires this tail (pairs with try_pop()).
   tail_.store(next, std::memory_order_release);

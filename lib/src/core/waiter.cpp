@@ -65,6 +65,8 @@ void ResultWaiter::on_result(void* self_ptr, const Result& result) {
   self->enqueue_ns_ = result.enqueue_ns;
   self->batch_start_ns_ = result.batch_start_ns;
   self->batch_end_ns_ = result.batch_end_ns;
+  self->key_ = result.key;
+  self->engine_ = result.engine;
   self->error_.assign(result.error.begin(), result.error.end());
   // Release: publishes the fields above; pairs with the acquire loads in ready() / wait_for(). acq_rel: the
   // read half orders nothing we need, the exchange only tells us whether a waiter announced it sleeps (the

@@ -44,8 +44,7 @@ struct Shared {
   LatencyHistogram end_to_end, feed_stage;
   std::atomic<std::uint64_t> completed{0};
   std::uint64_t ok_measured = 0;
-  std::uint64_t by_status[4] = {};  // events (not padding) by ResultStatus
-  static_assert(static_cast<int>(ResultStatus::kCancelled) == 3, "by_status has one entry per ResultStatus");
+  std::uint64_t by_status[kResultStatuses] = {};  // events (not padding) by ResultStatus
   std::uint64_t last_version = ~std::uint64_t{0};
   std::vector<std::uint64_t> versions;  // reserved up front; grows only on a new model version
 
@@ -55,7 +54,7 @@ struct Shared {
     const std::uint64_t n = s.completed.load(std::memory_order_relaxed);  // this request's accepted number
     if ((r.tag & kPaddingTag) == 0) {
       const std::int64_t ingest = s.ingest_ns[n & s.mask];
-      ++s.by_status[static_cast<int>(r.status) & 3];
+      ++s.by_status[static_cast<std::size_t>(r.status) % kResultStatuses];
       if (r.tag >= s.warmup) {
         s.end_to_end.record_exclusive(done - ingest);
         s.feed_stage.record_exclusive(r.enqueue_ns - ingest);
