@@ -277,8 +277,8 @@ def replay(args):
                     first_ts, start = ts, clock()
                 t0 = start + int((ts - first_ts) * inverse_speed)  # the scheduled arrival
                 gap = t0 - clock()
-                if gap > 200_000:
-                    time.sleep((gap - 200_000) * 1e-9)  # sleep through long gaps, spin the last stretch
+                if gap > 5_000_000:  # as tickinfer-replay waits: busy, but for gaps over 5 ms, sleeping to 2 ms before
+                    time.sleep((gap - 2_000_000) * 1e-9)
                 while clock() < t0:
                     pass
             bids, asks = book_from_row(book_line.rstrip("\n").split(","))
