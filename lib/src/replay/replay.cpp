@@ -100,6 +100,46 @@ std::int64_t arrival_ns(std::int64_t start_ns, std::int64_t recorded_offset_ns, 
   return start_ns + static_cast<std::int64_t>(static_cast<double>(recorded_offset_ns) * inverse_speed);
 }
 
+// The feed thread's part of a replay, the same for the pipeline and for direct mode: reads the next event,
+// waits for its arrival when paced, stamps its ingest time, applies it to the book and computes its features.
+struct FeedLoop {
+  FeedLoop(MarketSource& s, features::FeatureEngine& e, const ReplayOptions& o, std::vector<std::int64_t>* t)
+      : source(s), engine(e), options(o), timestamps(t), inverse_speed(o.speed > 0 ? 1.0 / o.speed : 0.0) {}
+
+  MarketSource& source;
+  features::FeatureEngine& engine;
+  const ReplayOptions& options;
+  std::vector<std::int64_t>* timestamps;  // receives each event's ts_ns when options.keep_predictions
+  double inverse_speed;
+  Tick tick;
+  std::int64_t start_ns = 0, measure_start_ns = 0, first_ts = 0, last_ts = 0, next_sample_ns = 0;
+
+  /// Event number i (counting from 0): false at the end of the source; else its features and ingest time (paced:
+  /// its scheduled arrival; otherwise the moment before it was read).
+  bool next(std::uint64_t i, std::vector<float>& features, std::int64_t& ingest_ns) {
+    const feed::Event* event;
+    if (inverse_speed > 0) {
+      event = source.read();
+      if (event == nullptr) return false;
+      if (i == 0) start_ns = now_ns(), first_ts = event->ts_ns;
+      ingest_ns = arrival_ns(start_ns, event->ts_ns - first_ts, inverse_speed);
+      wait_until(ingest_ns);
+    } else {
+      ingest_ns = now_ns();
+      event = source.read();
+      if (event == nullptr) return false;
+      if (i == 0) start_ns = ingest_ns, first_ts = event->ts_ns;
+    }
+    if (i == 0) next_sample_ns = start_ns + options.interval_ns;
+    if (i == options.warmup_events) measure_start_ns = ingest_ns;
+    last_ts = event->ts_ns;
+    source.apply(tick);
+    engine.update(event->ts_ns, *tick.book, tick.trade, features);
+    if (timestamps != nullptr && options.keep_predictions) timestamps->push_back(event->ts_ns);
+    return true;
+  }
+};
+
 json percentiles(const HistogramSnapshot& h) {
   return {{"count", h.count},
           {"mean_ns", h.mean()},
@@ -229,8 +269,6 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
   auto producer = pipeline.make_producer();
   std::vector<float> features(engine.width());
   const std::int64_t deadline_ns = options.deadline_us * 1000;
-  const bool paced = options.speed > 0;
-  const double inverse_speed = paced ? 1.0 / options.speed : 0.0;
   const Completion completion_base{&Shared::on_result, &shared, 0};
 
   std::uint64_t i = 0, accepted = 0, rejected = 0, invalid = 0, waits = 0, seen_completed = 0;
@@ -244,30 +282,12 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
       while (shared.completed.load(std::memory_order_acquire) < accepted + padding) std::this_thread::yield();
     }
   } drain_on_throw{shared, accepted, report.padding_requests};
-  std::int64_t start_ns = 0, measure_start_ns = 0, first_ts = 0, last_ts = 0;
-  std::int64_t next_sample_ns = 0;
-  Tick tick;
+  FeedLoop feed(source, engine, options, timestamps);
+  auto [start_ns, measure_start_ns, first_ts, last_ts, next_sample_ns] =
+      std::tie(feed.start_ns, feed.measure_start_ns, feed.first_ts, feed.last_ts, feed.next_sample_ns);
   for (; options.limit == 0 || i < options.limit; ++i) {
     std::int64_t ingest_ns;
-    const feed::Event* event;
-    if (paced) {
-      event = source.read();
-      if (event == nullptr) break;
-      if (i == 0) start_ns = now_ns(), first_ts = event->ts_ns;
-      ingest_ns = arrival_ns(start_ns, event->ts_ns - first_ts, inverse_speed);
-      wait_until(ingest_ns);
-    } else {
-      ingest_ns = now_ns();
-      event = source.read();
-      if (event == nullptr) break;
-      if (i == 0) start_ns = ingest_ns, first_ts = event->ts_ns;
-    }
-    if (i == 0) next_sample_ns = start_ns + options.interval_ns;
-    if (i == options.warmup_events) measure_start_ns = ingest_ns;
-    last_ts = event->ts_ns;
-    source.apply(tick);
-    engine.update(event->ts_ns, *tick.book, tick.trade, features);
-    if (timestamps != nullptr && options.keep_predictions) timestamps->push_back(event->ts_ns);
+    if (!feed.next(i, features, ingest_ns)) break;
 
     // The entry's previous request (accepted - ring) must have completed. Acquire pairs with the release
     // in on_result; the enqueue in submit() publishes the new value to the worker.
@@ -383,32 +403,13 @@ ReplayReport run_replay_direct(MarketSource& source, features::FeatureEngine& en
   versions.reserve(64);
   std::uint64_t last_version = ~std::uint64_t{0};
   LatencyHistogram end_to_end, feed_stage, predict;
-  const bool paced = options.speed > 0;
-  const double inverse_speed = paced ? 1.0 / options.speed : 0.0;
   std::uint64_t i = 0, ok = 0, ok_measured = 0, model_errors = 0;
-  std::int64_t start_ns = 0, measure_start_ns = 0, first_ts = 0, last_ts = 0, next_sample_ns = 0;
-  Tick tick;
+  FeedLoop feed(source, engine, options, timestamps);
+  auto [start_ns, measure_start_ns, first_ts, last_ts, next_sample_ns] =
+      std::tie(feed.start_ns, feed.measure_start_ns, feed.first_ts, feed.last_ts, feed.next_sample_ns);
   for (; options.limit == 0 || i < options.limit; ++i) {
     std::int64_t ingest_ns;
-    const feed::Event* event;
-    if (paced) {
-      event = source.read();
-      if (event == nullptr) break;
-      if (i == 0) start_ns = now_ns(), first_ts = event->ts_ns;
-      ingest_ns = arrival_ns(start_ns, event->ts_ns - first_ts, inverse_speed);
-      wait_until(ingest_ns);
-    } else {
-      ingest_ns = now_ns();
-      event = source.read();
-      if (event == nullptr) break;
-      if (i == 0) start_ns = ingest_ns, first_ts = event->ts_ns;
-    }
-    if (i == 0) next_sample_ns = start_ns + options.interval_ns;
-    if (i == options.warmup_events) measure_start_ns = ingest_ns;
-    last_ts = event->ts_ns;
-    source.apply(tick);
-    engine.update(event->ts_ns, *tick.book, tick.trade, features);
-    if (timestamps != nullptr && options.keep_predictions) timestamps->push_back(event->ts_ns);
+    if (!feed.next(i, features, ingest_ns)) break;
 
     const std::int64_t features_ns = now_ns();
     const PredictStatus status = predictor.predict(features, outputs);
