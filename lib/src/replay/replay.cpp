@@ -138,6 +138,21 @@ struct FeedLoop {
     if (timestamps != nullptr && options.keep_predictions) timestamps->push_back(event->ts_ns);
     return true;
   }
+
+  /// The report's source and timing fields once `events` were replayed and the last prediction was in at end_ns.
+  void finish(ReplayReport& report, std::uint64_t events, std::int64_t end_ns, std::uint64_t ok_measured) const {
+    report.source_stats = source.stats();
+    report.window_overflows = engine.window_overflows();
+    report.recorded_span_ns = last_ts - first_ts;
+    report.wall_s = events > 0 ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
+    if (events > options.warmup_events) {
+      report.measured_s = static_cast<double>(end_ns - measure_start_ns) * 1e-9;
+      if (report.measured_s > 0) {
+        report.events_per_s = static_cast<double>(events - options.warmup_events) / report.measured_s;
+        report.inferences_per_s = static_cast<double>(ok_measured) / report.measured_s;
+      }
+    }
+  }
 };
 
 json percentiles(const HistogramSnapshot& h) {
@@ -283,8 +298,6 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
     }
   } drain_on_throw{shared, accepted, report.padding_requests};
   FeedLoop feed(source, engine, options, timestamps);
-  auto [start_ns, measure_start_ns, first_ts, last_ts, next_sample_ns] =
-      std::tie(feed.start_ns, feed.measure_start_ns, feed.first_ts, feed.last_ts, feed.next_sample_ns);
   for (; options.limit == 0 || i < options.limit; ++i) {
     std::int64_t ingest_ns;
     if (!feed.next(i, features, ingest_ns)) break;
@@ -312,11 +325,11 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
       ++(status == SubmitStatus::kRejected ? rejected : invalid);
       break;
     }
-    if (ingest_ns >= next_sample_ns) {
+    if (ingest_ns >= feed.next_sample_ns) {
       const std::uint64_t done = shared.completed.load(std::memory_order_relaxed);
-      report.series.push_back({static_cast<double>(ingest_ns - start_ns) * 1e-9, i + 1, done});
+      report.series.push_back({static_cast<double>(ingest_ns - feed.start_ns) * 1e-9, i + 1, done});
       if (options.progress) options.progress(i + 1, done);
-      next_sample_ns += options.interval_ns * (1 + (ingest_ns - next_sample_ns) / options.interval_ns);
+      feed.next_sample_ns += options.interval_ns * (1 + (ingest_ns - feed.next_sample_ns) / options.interval_ns);
     }
   }
   report.events = i;
@@ -340,7 +353,7 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
   while (shared.completed.load(std::memory_order_acquire) < accepted + report.padding_requests) cpu_relax();
   const std::int64_t end_ns = now_ns();
   if (i > 0) {
-    report.series.push_back({static_cast<double>(end_ns - start_ns) * 1e-9, i, accepted});
+    report.series.push_back({static_cast<double>(end_ns - feed.start_ns) * 1e-9, i, accepted});
     if (options.progress) options.progress(i, accepted);
   }
 
@@ -357,17 +370,7 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
   report.feed_stage = shared.feed_stage.snapshot();
   report.model_versions = shared.versions;
   std::sort(report.model_versions.begin(), report.model_versions.end());
-  report.source_stats = source.stats();
-  report.window_overflows = engine.window_overflows();
-  report.recorded_span_ns = last_ts - first_ts;
-  report.wall_s = i > 0 ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
-  if (i > options.warmup_events) {
-    report.measured_s = static_cast<double>(end_ns - measure_start_ns) * 1e-9;
-    if (report.measured_s > 0) {
-      report.events_per_s = static_cast<double>(i - options.warmup_events) / report.measured_s;
-      report.inferences_per_s = static_cast<double>(shared.ok_measured) / report.measured_s;
-    }
-  }
+  feed.finish(report, i, end_ns, shared.ok_measured);
   return report;
 }
 
@@ -405,8 +408,6 @@ ReplayReport run_replay_direct(MarketSource& source, features::FeatureEngine& en
   LatencyHistogram end_to_end, feed_stage, predict;
   std::uint64_t i = 0, ok = 0, ok_measured = 0, model_errors = 0;
   FeedLoop feed(source, engine, options, timestamps);
-  auto [start_ns, measure_start_ns, first_ts, last_ts, next_sample_ns] =
-      std::tie(feed.start_ns, feed.measure_start_ns, feed.first_ts, feed.last_ts, feed.next_sample_ns);
   for (; options.limit == 0 || i < options.limit; ++i) {
     std::int64_t ingest_ns;
     if (!feed.next(i, features, ingest_ns)) break;
@@ -444,16 +445,16 @@ ReplayReport run_replay_direct(MarketSource& source, features::FeatureEngine& en
     }
     if (keep != nullptr)
       keep->record(i, status == PredictStatus::kOk ? ResultStatus::kOk : ResultStatus::kModelError, outputs);
-    if (done_ns >= next_sample_ns) {
-      report.series.push_back({static_cast<double>(done_ns - start_ns) * 1e-9, i + 1, i + 1});
+    if (done_ns >= feed.next_sample_ns) {
+      report.series.push_back({static_cast<double>(done_ns - feed.start_ns) * 1e-9, i + 1, i + 1});
       if (options.progress) options.progress(i + 1, i + 1);
-      next_sample_ns += options.interval_ns * (1 + (done_ns - next_sample_ns) / options.interval_ns);
+      feed.next_sample_ns += options.interval_ns * (1 + (done_ns - feed.next_sample_ns) / options.interval_ns);
     }
   }
   const std::int64_t end_ns = now_ns();
   report.events = i;
   if (i > 0) {
-    report.series.push_back({static_cast<double>(end_ns - start_ns) * 1e-9, i, i});
+    report.series.push_back({static_cast<double>(end_ns - feed.start_ns) * 1e-9, i, i});
     if (options.progress) options.progress(i, i);
   }
   report.accepted = i;
@@ -464,17 +465,7 @@ ReplayReport run_replay_direct(MarketSource& source, features::FeatureEngine& en
   report.predict = predict.snapshot();
   std::sort(versions.begin(), versions.end());
   report.model_versions = std::move(versions);
-  report.source_stats = source.stats();
-  report.window_overflows = engine.window_overflows();
-  report.recorded_span_ns = last_ts - first_ts;
-  report.wall_s = i > 0 ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
-  if (i > options.warmup_events) {
-    report.measured_s = static_cast<double>(end_ns - measure_start_ns) * 1e-9;
-    if (report.measured_s > 0) {
-      report.events_per_s = static_cast<double>(i - options.warmup_events) / report.measured_s;
-      report.inferences_per_s = static_cast<double>(ok_measured) / report.measured_s;
-    }
-  }
+  feed.finish(report, i, end_ns, ok_measured);
   return report;
 }
 
