@@ -19,6 +19,8 @@
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/torchscript.hpp"
 
+#include "reference_model.hpp"
+
 namespace ti = tickinfer;
 
 namespace {
@@ -123,14 +125,7 @@ void BM_LatestStoreRead(benchmark::State& state) {
 }
 BENCHMARK(BM_LatestStoreRead)->ArgNames({"width", "contended"})->ArgsProduct({{1, 4, 16}, {0, 1}});
 
-std::shared_ptr<const ti::Model> mlp() {
-  static const auto model = [] {
-    ti::LoadOptions options;
-    for (std::size_t b = 1; b <= 64; ++b) options.warmup_batch_sizes.push_back(b);
-    return ti::load_torchscript(std::string(TICKINFER_MODEL_DIR) + "/mlp.pt", options);
-  }();
-  return model;
-}
+std::shared_ptr<const ti::Model> mlp() { return ti::bench::reference_mlp(); }
 
 // The flood: one producer submits as fast as it can (no pacing) for 1 s, each request with a 1 ms deadline, into a
 // default pipeline (64K queue, one worker, the bundled MLP). Without admission the queue fills with requests that

@@ -15,18 +15,13 @@
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/torchscript.hpp"
 
+#include "reference_model.hpp"
+
 namespace ti = tickinfer;
 
 namespace {
 
-std::shared_ptr<const ti::Model> mlp() {
-  static const auto model = [] {
-    ti::LoadOptions options;
-    for (std::size_t b = 1; b <= 64; ++b) options.warmup_batch_sizes.push_back(b);
-    return ti::load_torchscript(std::string(TICKINFER_MODEL_DIR) + "/mlp.pt", options);
-  }();
-  return model;
-}
+std::shared_ptr<const ti::Model> mlp() { return ti::bench::reference_mlp(); }
 
 void BM_HistogramRecordExclusive(benchmark::State& state) {
   ti::LatencyHistogram h;
