@@ -69,7 +69,7 @@ TEST(LatestStore, ReadsAreNeverTornUnderConcurrentWritersOfTheSameKey) {
       std::vector<float> out(kWidth);
       LatestPrediction p;
       std::size_t key = static_cast<std::size_t>(r);
-      while (writers_left.load() > 0) {
+      do {  // at least one pass, however late this reader starts
         key = (key + 1) % kKeys;
         if (!store.try_read(key, p, out)) continue;
         reads.fetch_add(1, std::memory_order_relaxed);
@@ -78,7 +78,7 @@ TEST(LatestStore, ReadsAreNeverTornUnderConcurrentWritersOfTheSameKey) {
                   p.prediction_ns == static_cast<std::int64_t>(p.model_version);
         for (const float v : out) ok = ok && v == static_cast<float>(p.model_version % 1000000);
         if (!ok) torn.fetch_add(1);
-      }
+      } while (writers_left.load() > 0);
     });
   }
   for (auto& t : threads) t.join();

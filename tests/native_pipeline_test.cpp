@@ -68,8 +68,10 @@ TEST(NativePipeline, EveryRequestFromFourProducersCompletesOnceWithItsVersionsOu
   const std::size_t producers = 4, per = testing::scaled(20000, 2000);
   Tally tally(producers * per);
   std::atomic<bool> done{false};
+  // One swap before any request, so the first batch picks up a new model however late the swapper starts.
+  slot->publish(versioned_model(2));
   std::thread swapper([&] {
-    for (std::uint64_t v = 2; !done.load(); ++v) {
+    for (std::uint64_t v = 3; !done.load(); ++v) {
       slot->publish(versioned_model(v));
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

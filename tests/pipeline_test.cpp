@@ -311,7 +311,7 @@ TEST(Pipeline, ShutdownRacingWithProducersLosesNothing) {
 TEST(Pipeline, MaxDelayGathersRequestsIntoOneFullBatch) {
   PipelineConfig config;
   config.max_batch = 8;
-  config.max_delay_us = 500000;  // far longer than the submits take
+  config.max_delay_us = 10'000'000;  // far longer than the submits take, even on a loaded machine
   Fixture f(config);
   const auto forwards_before = f.backend->forwards.load();
   std::atomic<int> done{0};
@@ -680,6 +680,35 @@ TEST(Pipeline, OnlyThePoisonedRowsOfAFailedBatchFailAndTheCleanRowsSucceed) {
     EXPECT_EQ(m.model_errors, poisoned.size());
     EXPECT_EQ(m.ok, 64u - poisoned.size());
   }
+}
+
+// A snapshot taken as soon as a result arrives counts it: metrics are added before completions run, not after
+// the batch (the race that let a test read model_errors = 0 after all 64 callbacks had run).
+TEST(Pipeline, AResultIsCountedInTheMetricsBeforeItsCallbackRuns) {
+  Fixture f(one_full_batch_config());
+  struct Seen {
+    Pipeline* pipeline = nullptr;
+    std::vector<std::uint64_t> counted = std::vector<std::uint64_t>(64);  // ok + model_errors seen by callback tag
+    std::atomic<std::size_t> done{0};
+  } seen;
+  seen.pipeline = f.pipeline.get();
+  auto on_result = [](void* self, const Result& r) {
+    auto* s = static_cast<Seen*>(self);
+    const MetricsSnapshot m = s->pipeline->metrics().snapshot();
+    s->counted[r.tag] = m.ok + m.model_errors;
+    s->done.fetch_add(1, std::memory_order_release);
+  };
+  Producer producer = f.pipeline->make_producer();
+  for (std::uint64_t i = 0; i < 64; ++i) {
+    float features[kWidth] = {1, 2, 3, 4};
+    if (i == 40) features[0] = FakeModel::kThrowOn;  // a retried batch: rows complete from several forwards
+    ASSERT_EQ(f.pipeline->submit(producer, features, kNoDeadline, {on_result, &seen, i}), SubmitStatus::kAccepted);
+  }
+  ASSERT_TRUE(wait_until([&] { return seen.done.load(std::memory_order_acquire) == 64; }));
+  for (std::uint64_t i = 0; i < 64; ++i) EXPECT_GE(seen.counted[i], i + 1) << "row " << i;
+  const MetricsSnapshot m = f.pipeline->metrics().snapshot();
+  EXPECT_EQ(m.ok, 63u);
+  EXPECT_EQ(m.model_errors, 1u);
 }
 
 TEST(Pipeline, AModelThatAlwaysThrowsCostsABoundedNumberOfForwardsPerBatch) {

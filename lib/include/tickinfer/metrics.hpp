@@ -134,7 +134,9 @@ class Metrics {
     std::atomic<std::uint64_t> ns_x256{0};
   } service_time;
 
-  /// Thread-safe; allocates.
+  /// Thread-safe; allocates. A request's status is counted before its completion runs, so a snapshot taken in a
+  /// completion callback, or after one returned, includes that result (and every earlier one of its batch). The
+  /// converse does not hold: a counted result may not be delivered yet (wait for results, not for counters).
   MetricsSnapshot snapshot() const;
   /// Completions per key (index = key), summed over workers. Thread-safe; allocates (keys entries); empty when the
   /// pipeline was not sized for keys. For on-demand breakdowns, not per request.

@@ -136,9 +136,9 @@ class Pipeline {
                                     const Completion& completion) noexcept;
 
   /// The same, for instrument `key` (< config().keys, else kInvalid; kNoKey: the unkeyed submit above). The Result
-  /// carries the key back. event_ns: when the event behind `features` happened (the LatestStore records it; 0: the
-  /// enqueue time). With conflation, a queued request for `key` is replaced by this one (see Conflation); the
-  /// replaced one's completion runs on a worker (kSuperseded) or never (kMerge). Never blocks, never allocates.
+  /// carries the key and event_ns back. event_ns: when the event behind `features` happened (the LatestStore records
+  /// it; 0: the enqueue time). With conflation, a queued request for `key` is replaced by this one (see Conflation);
+  /// the replaced one's completion runs on a worker (kSuperseded) or never (kMerge). Never blocks, never allocates.
   [[nodiscard]] SubmitStatus submit(Producer& producer, InstrumentKey key, std::span<const float> features,
                                     std::int64_t deadline_ns, const Completion& completion,
                                     std::int64_t event_ns = 0) noexcept;

@@ -52,6 +52,7 @@ struct Result {
   std::span<const float> outputs;         // kOk only: output_width values
   std::uint64_t model_version = 0;        // version that produced outputs (0 if none ran)
   std::int64_t enqueue_ns = 0;            // submit() accepted it (now_ns clock)
+  std::int64_t event_ns = 0;              // the event_ns the keyed submit() was given (0: none)
   std::int64_t batch_start_ns = 0;        // its batch started forward (0 if none)
   std::int64_t batch_end_ns = 0;          // its batch finished forward (0 if none)
   std::string_view error;                 // reason for kModelError / kExpired / kCancelled / kSuperseded

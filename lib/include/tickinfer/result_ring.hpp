@@ -20,6 +20,7 @@ struct PolledResult {
   std::uint64_t tag = 0;
   std::uint64_t model_version = 0;
   std::int64_t enqueue_ns = 0, batch_start_ns = 0, batch_end_ns = 0;
+  std::int64_t event_ns = 0;  // Result::event_ns
   std::uint32_t output_count = 0;
   InstrumentKey key = kNoKey;
   EngineKind engine = EngineKind::kNone;

@@ -369,7 +369,6 @@ struct Pipeline::Impl {
     std::size_t next = 0;                   // next position to complete (completions follow queue order)
     std::size_t retries_left = 0;
     bool retried = false;
-    std::uint64_t ok = 0, expired = 0, errors = 0, superseded = 0;
   };
 
   SubmitStatus submit(Producer& producer, InstrumentKey key, std::span<const float> features, std::int64_t deadline_ns,
@@ -649,6 +648,7 @@ void Pipeline::Impl::warm_up(Runner& runner, const Model& model) {
 
 void Pipeline::Impl::complete(const Request& request, Result& result, std::size_t worker) noexcept {
   result.key = request.key;
+  result.event_ns = request.event_ns;
   if (request.key != kNoKey) {
     metrics.worker(worker).record_key(request.key, result.status);
     if (result.status == ResultStatus::kOk && config.latest &&
@@ -782,13 +782,11 @@ void Pipeline::Impl::complete_expired_before(Batch& b, std::size_t position) noe
     if (r.superseded) {
       result.status = ResultStatus::kSuperseded;
       result.error = "replaced by a newer request for the same key";
-      ++b.superseded;
     } else {
       result.status = ResultStatus::kExpired;
       result.error = "deadline passed before the batch ran";
-      ++b.expired;
     }
-    complete(r, result, b.worker);
+    complete(r, result, b.worker);  // counted by run_batch() before any completion of the batch
   }
 }
 
@@ -850,6 +848,19 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
 
   const std::size_t out_width = b.model->output_width();
   const std::uint64_t version = b.model->version();
+  auto row_is_finite = [&](std::size_t i) {
+    const float* v = outputs.data() + (i - begin) * out_width;
+    return std::all_of(v, v + out_width, [](float x) { return std::isfinite(x); });
+  };
+  // Counted before the rows complete, so a snapshot taken after a result arrived includes it.
+  if (failed) {
+    metrics.model_errors.add(n);
+  } else {
+    std::uint64_t finite_rows = 0;
+    for (std::size_t i = begin; i < end; ++i) finite_rows += row_is_finite(i) ? 1 : 0;
+    if (finite_rows) metrics.ok.add(finite_rows);
+    if (finite_rows < n) metrics.model_errors.add(n - finite_rows);
+  }
   for (std::size_t i = begin; i < end; ++i) {
     const std::size_t position = b.live[i];
     complete_expired_before(b, position);
@@ -865,20 +876,12 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
     if (failed) {
       result.status = ResultStatus::kModelError;
       result.error = b.error;
-      ++b.errors;
-    } else {
+    } else if (row_is_finite(i)) {
       result.outputs = outputs.subspan((i - begin) * out_width, out_width);
-      const bool finite =
-          std::all_of(result.outputs.begin(), result.outputs.end(), [](float v) { return std::isfinite(v); });
-      if (finite) {
-        result.status = ResultStatus::kOk;
-        ++b.ok;
-      } else {
-        result.status = ResultStatus::kModelError;
-        result.error = "model output is not finite (NaN or Inf)";
-        result.outputs = {};
-        ++b.errors;
-      }
+      result.status = ResultStatus::kOk;
+    } else {
+      result.status = ResultStatus::kModelError;
+      result.error = "model output is not finite (NaN or Inf)";
     }
     complete(r, result, b.worker);
     b.next = position + 1;
@@ -900,14 +903,21 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
 
   // Expired and superseded requests are not run; they still complete in queue order, to keep per-producer order.
   std::size_t live_count = 0;
+  std::uint64_t superseded = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const Request& r = requests[slots[i]];
     is_live[i] = !r.superseded && (r.deadline_ns == kNoDeadline || r.deadline_ns >= formation_start_ns);
     if (is_live[i]) {
       stats.queue_wait.record_exclusive(formation_start_ns - r.enqueue_ns);
       live[live_count++] = static_cast<std::uint32_t>(i);
+    } else if (r.superseded) {
+      ++superseded;
     }
   }
+  // Every status is counted before the first completion that has it runs: a snapshot taken after a result
+  // arrived (in its callback or later) includes that result.
+  if (superseded) metrics.superseded.add(superseded);
+  if (count - live_count > superseded) metrics.expired.add(count - live_count - superseded);
 
   Batch b{runner, model.get(), stats, slots, count, live.data(), is_live, error};
   b.worker = index;
@@ -923,6 +933,7 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
       metrics.model_version.store(model->version(), std::memory_order_relaxed);
     } else {
       metrics.failed_batches.add();
+      metrics.model_errors.add(live_count);
       const std::int64_t now = now_ns();
       for (std::size_t i = 0; i < live_count; ++i) {
         complete_expired_before(b, live[i]);
@@ -934,17 +945,12 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
         result.batch_start_ns = result.batch_end_ns = now;
         result.error = "no model is loaded";
         stats.end_to_end.record_exclusive(now - r.enqueue_ns);
-        ++b.errors;
         complete(r, result, index);
         b.next = live[i] + std::size_t{1};
       }
     }
   }
   complete_expired_before(b, count);
-  if (b.ok) metrics.ok.add(b.ok);
-  if (b.expired) metrics.expired.add(b.expired);
-  if (b.errors) metrics.model_errors.add(b.errors);
-  if (b.superseded) metrics.superseded.add(b.superseded);
   // Slots go home last: their completion was read above (the pool's release/acquire orders the reuse).
   free_slots.give_back(slots, count);
   return live_count;
@@ -959,7 +965,12 @@ void Pipeline::Impl::drain_cancelled() {
   for (;;) {
     const std::size_t dequeued = queue.try_dequeue_bulk(token, batch.data(), batch.size());
     const std::size_t count = resolve(batch.data(), dequeued);  // key tokens -> their pending slots
-    std::uint64_t cancelled = 0, superseded = 0;
+    // Counted before they complete, as in run_batch().
+    const auto superseded =
+        static_cast<std::uint64_t>(std::count_if(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(count),
+                                                 [&](std::uint32_t slot) { return requests[slot].superseded; }));
+    if (superseded) metrics.superseded.add(superseded);
+    if (count > superseded) metrics.cancelled.add(count - superseded);
     for (std::size_t i = 0; i < count; ++i) {
       const Request& r = requests[batch[i]];
       Result result;
@@ -968,16 +979,12 @@ void Pipeline::Impl::drain_cancelled() {
       if (r.superseded) {  // replaced before shutdown started: that is how it ends
         result.status = ResultStatus::kSuperseded;
         result.error = "replaced by a newer request for the same key";
-        ++superseded;
       } else {
         result.status = ResultStatus::kCancelled;
         result.error = "pipeline shut down before the request ran";
-        ++cancelled;
       }
       complete(r, result, 0);  // the workers are joined: worker 0's stats and rings have no other writer
     }
-    if (cancelled) metrics.cancelled.add(cancelled);
-    if (superseded) metrics.superseded.add(superseded);
     if (count) free_slots.give_back(batch.data(), count);
     if (dequeued) continue;
     // Exact: once closed, no slot leaves the pool, so all home means no submit() holds one.

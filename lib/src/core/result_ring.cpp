@@ -29,6 +29,7 @@ bool ResultRing::push(const Result& result) noexcept {
   slot.tag = result.tag;
   slot.model_version = result.model_version;
   slot.enqueue_ns = result.enqueue_ns;
+  slot.event_ns = result.event_ns;
   slot.batch_start_ns = result.batch_start_ns;
   slot.batch_end_ns = result.batch_end_ns;
   slot.output_count = static_cast<std::uint32_t>(result.outputs.size());
