@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +44,10 @@ struct Options {
   std::uint64_t events = 1'000'000;
   std::uint64_t seed = 1;
   double rate = 20'000.0;
+  std::uint32_t symbols = 1;
+  double zipf = 1.0;
+  double bursts = 0.0;
+  bool conflate = false;
   double speed = 0.0;
   std::uint64_t limit = 0;
   std::uint64_t warmup = 0;
@@ -208,6 +213,27 @@ ti::IdleStrategy parse_idle(const std::string& s) {
   throw ti::Error(ti::ErrorCode::kInvalidConfig, "--idle must be spin, yield or block");
 }
 
+// The busiest few symbols and the quietest, of a multi-symbol replay (all of them are in the JSON report).
+void print_symbols(const tr::ReplayReport& r) {
+  if (r.symbols.empty()) return;
+  std::vector<const tr::SymbolReport*> order;
+  for (const auto& s : r.symbols) order.push_back(&s);
+  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->events > b->events; });
+  std::printf("  %zu symbols; busiest and quietest (end to end, us):\n", order.size());
+  std::printf("    %-10s %10s %10s %10s %9s %9s %9s\n", "symbol", "events", "ok", "superseded", "p50", "p99", "max");
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    if (k == 5 && order.size() > 8) {
+      std::printf("    ...\n");
+      k = order.size() - 3;
+    }
+    const auto& s = *order[k];
+    std::printf("    %-10s %10llu %10llu %10llu %9s %9s %9s\n", s.symbol.name.c_str(),
+                static_cast<unsigned long long>(s.events), static_cast<unsigned long long>(s.ok),
+                static_cast<unsigned long long>(s.superseded), us(s.end_to_end.percentile(0.5)).c_str(),
+                us(s.end_to_end.percentile(0.99)).c_str(), us(s.end_to_end.max).c_str());
+  }
+}
+
 void print_summary(const tr::ReplayReport& r, const ti::Model& model, const std::string& model_path) {
   std::printf("tickinfer-replay: %s\n", r.source.c_str());
   std::printf("  model %s (%s v%llu, %zu -> %zu), engine %s%s%s\n", model_path.c_str(), model.metadata().name.c_str(),
@@ -235,6 +261,7 @@ void print_summary(const tr::ReplayReport& r, const ti::Model& model, const std:
     stage("predict (Predictor::predict)", r.predict);
     std::printf("  counts: ok %llu, model errors %llu\n", static_cast<unsigned long long>(r.ok),
                 static_cast<unsigned long long>(r.model_errors));
+    print_symbols(r);
     std::string versions;
     for (const auto v : r.model_versions) versions += (versions.empty() ? "" : ", ") + std::to_string(v);
     std::printf("  model versions: %s\n", versions.empty() ? "none" : versions.c_str());
@@ -262,17 +289,23 @@ void print_summary(const tr::ReplayReport& r, const ti::Model& model, const std:
   std::printf("  batches: %llu, mean size %.1f;%s\n", static_cast<unsigned long long>(r.pipeline.batches),
               batches > 0 ? rows / batches : 0.0, sizes.c_str());
   std::printf(
-      "  counts: ok %llu, rejected %llu, expired %llu, model errors %llu, cancelled %llu (full-queue waits %llu)\n",
+      "  counts: ok %llu, rejected %llu, expired %llu, model errors %llu, cancelled %llu, superseded %llu "
+      "(full-queue waits %llu)\n",
       static_cast<unsigned long long>(r.ok), static_cast<unsigned long long>(r.rejected),
       static_cast<unsigned long long>(r.expired), static_cast<unsigned long long>(r.model_errors),
-      static_cast<unsigned long long>(r.cancelled), static_cast<unsigned long long>(r.full_queue_waits));
+      static_cast<unsigned long long>(r.cancelled), static_cast<unsigned long long>(r.superseded),
+      static_cast<unsigned long long>(r.full_queue_waits));
+  print_symbols(r);
   std::string versions;
   for (const auto v : r.model_versions) versions += (versions.empty() ? "" : ", ") + std::to_string(v);
   std::printf("  model versions: %s\n", versions.empty() ? "none" : versions.c_str());
 }
 
-ti::PipelineConfig pipeline_config(const Options& opt, bool fixed) {
+ti::PipelineConfig pipeline_config(const Options& opt, bool fixed, std::uint32_t symbols) {
   ti::PipelineConfig pc;
+  // Keyed by instrument when there are several, or to conflate (only the newest event of a symbol waits).
+  if (symbols > 1 || opt.conflate) pc.keys = symbols;
+  if (opt.conflate) pc.conflation = ti::Conflation::kSupersede;
   pc.max_batch = opt.max_batch;
   pc.max_delay_us = fixed ? 60'000'000 : opt.max_delay_us;
   pc.queue_capacity = opt.queue_capacity;
@@ -299,7 +332,8 @@ tr::ReplayReport replay_once(const Options& opt, const tr::SourceOptions& source
     ti::Predictor predictor(slot);
     return tr::run_replay_direct(*source, engine, predictor, ro);
   }
-  auto pipeline = ti::Pipeline::create(pipeline_config(opt, false), slot, ti::make_cpu_backend());
+  auto pipeline =
+      ti::Pipeline::create(pipeline_config(opt, false, source->symbol_count()), slot, ti::make_cpu_backend());
   auto report = tr::run_replay(*source, engine, *pipeline, ro);
   pipeline->shutdown();
   return report;
@@ -396,6 +430,11 @@ int run(const Options& opt) {
   source_options.synthetic.events = opt.events;
   source_options.synthetic.seed = opt.seed;
   source_options.synthetic.rate_per_s = opt.rate;
+  source_options.synthetic.symbols = opt.symbols;
+  source_options.synthetic.zipf = opt.zipf;
+  source_options.synthetic.burst_probability = opt.bursts;
+  if ((opt.symbols != 1 || opt.bursts != 0) && !opt.data.empty())
+    throw ti::Error(ti::ErrorCode::kInvalidConfig, "--symbols and --bursts shape the synthetic feed: not with DATA");
   if (!opt.format.empty()) {
     source_options.format = tr::parse_format(opt.format);
   } else if (!opt.data.empty()) {
@@ -423,6 +462,8 @@ int run(const Options& opt) {
   ti::LoadOptions load;
   load.engine = ti::parse_engine(opt.engine);
   if (opt.direct) {
+    if (opt.conflate)
+      throw ti::Error(ti::ErrorCode::kInvalidConfig, "--conflate is a pipeline option: not with --direct");
     if (load.engine == ti::Engine::kLibTorch)
       throw ti::Error(ti::ErrorCode::kInvalidConfig, "--direct runs the native engine: not with --engine libtorch");
     load.engine = ti::Engine::kNative;  // a model the native engine cannot run is refused, with the reason
@@ -475,15 +516,25 @@ int run(const Options& opt) {
     extra["direct_config"] = {{"feed_core", opt.feed_core}};
   } else {
     const bool fixed = !opt.predictions.empty() && !opt.dynamic_batches;
-    const ti::PipelineConfig pc = pipeline_config(opt, fixed);
+    if (fixed && opt.conflate)
+      throw ti::Error(ti::ErrorCode::kInvalidConfig,
+                      "--conflate with --predictions needs --dynamic-batches (conflation changes batch composition)");
+    const ti::PipelineConfig pc = pipeline_config(opt, fixed, source->symbol_count());
     auto pipeline = ti::Pipeline::create(pc, slot, ti::make_cpu_backend());
     ro.fixed_batches = fixed;
     report = tr::run_replay(*source, engine, *pipeline, ro, &predictions, &timestamps);
     pipeline->shutdown();
-    extra["pipeline_config"] = {
-        {"max_batch", pc.max_batch},  {"max_delay_us", pc.max_delay_us}, {"queue_capacity", pc.queue_capacity},
-        {"idle", opt.idle},           {"fixed_batches", fixed},          {"deadline_us", opt.deadline_us},
-        {"drop_when_full", opt.drop}, {"feed_core", opt.feed_core},      {"worker_core", opt.worker_core}};
+    extra["pipeline_config"] = {{"max_batch", pc.max_batch},
+                                {"max_delay_us", pc.max_delay_us},
+                                {"queue_capacity", pc.queue_capacity},
+                                {"idle", opt.idle},
+                                {"fixed_batches", fixed},
+                                {"deadline_us", opt.deadline_us},
+                                {"drop_when_full", opt.drop},
+                                {"feed_core", opt.feed_core},
+                                {"worker_core", opt.worker_core},
+                                {"keys", pc.keys},
+                                {"conflation", opt.conflate ? "supersede" : "off"}};
   }
   bar.finish();
   std::ofstream(opt.json_out) << tr::to_json(report, extra.dump(-1, ' ', false, json::error_handler_t::replace))
@@ -525,6 +576,17 @@ int main(int argc, char** argv) {
   app.add_option("--events", opt.events, "synthetic feed: events")->check(CLI::Range(1ull, 1ull << 32));
   app.add_option("--seed", opt.seed, "synthetic feed: seed");
   app.add_option("--rate", opt.rate, "synthetic feed: recorded events per second");
+  app.add_option("--symbols", opt.symbols,
+                 "synthetic feed: instruments, each its own book, features and key (activity skewed by --zipf)")
+      ->check(CLI::Range(1u, tr::SyntheticOptions::kMaxSymbols));
+  app.add_option("--zipf", opt.zipf, "synthetic feed: symbol k gets events in proportion to 1/(k+1)^ZIPF (default 1)")
+      ->check(CLI::Range(0.0, 10.0));
+  app.add_option("--bursts", opt.bursts,
+                 "synthetic feed: chance per event that a burst starts (64 events at 100x the rate; default 0)")
+      ->check(CLI::Range(0.0, 0.5));
+  app.add_flag("--conflate", opt.conflate,
+               "keep at most one queued event per symbol: a newer one takes its place (the old one completes as "
+               "superseded)");
   app.add_option("--speed", opt.speed, "0: as fast as possible; 1: as recorded; N: as recorded x N")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--limit", opt.limit, "replay at most this many events (0: all)");

@@ -383,6 +383,81 @@ TEST(Synthetic, SameSeedSameEventsAndEveryEventAppliesCleanly) {
     EXPECT_GT(kinds[static_cast<int>(kind)], 100u) << feed::to_string(kind);
 }
 
+TEST(Synthetic, ManySymbolsAreDeterministicSkewedByZipfAndEachSymbolsEventsApplyCleanlyToItsOwnBook) {
+  replay::SyntheticOptions options{.seed = 7, .events = 60'000};
+  options.symbols = 8;
+  options.zipf = 1.0;
+  const auto a = replay::generate_synthetic(options);
+  ASSERT_EQ(a.size(), 60'000u);
+  EXPECT_EQ(a, replay::generate_synthetic(options));
+  std::vector<OrderBook> books(8);
+  std::vector<std::size_t> count(8);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (i > 0) {
+      ASSERT_GT(a[i].ts_ns, a[i - 1].ts_ns) << i;
+    }
+    ASSERT_LT(a[i].symbol, 8u);
+    ++count[a[i].symbol];
+    OrderBook& book = books[a[i].symbol];
+    const auto r = book.apply(a[i]);
+    ASSERT_TRUE(r == feed::BookResult::kOk || r == feed::BookResult::kIgnored) << i << ": " << to_string(r);
+    ASSERT_FALSE(book.crossed()) << i;
+  }
+  // Zipf s = 1 over 8 symbols: symbol k's share is (1 / (k + 1)) / H(8), H(8) = 2.7179.
+  for (std::size_t k = 0; k < 8; ++k) {
+    const double expected = 60'000.0 / (static_cast<double>(k) + 1.0) / 2.717857;
+    EXPECT_NEAR(static_cast<double>(count[k]), expected, 0.05 * expected + 50) << "symbol " << k;
+  }
+  options.zipf = 0.0;  // uniform
+  const auto uniform = replay::generate_synthetic(options);
+  std::vector<std::size_t> flat(8);
+  for (const auto& e : uniform) ++flat[e.symbol];
+  for (std::size_t k = 0; k < 8; ++k) EXPECT_NEAR(static_cast<double>(flat[k]), 7500.0, 400.0) << "symbol " << k;
+  EXPECT_EQ(replay::SyntheticFeed::symbol(3, 8).name, "SYN3");
+  EXPECT_EQ(replay::SyntheticFeed::symbol(0, 1).name, "SYNTH");
+}
+
+TEST(Synthetic, BurstsCrowdEventsTogetherAtTheSameMeanRateOtherwise) {
+  replay::SyntheticOptions calm{.seed = 3, .events = 40'000, .rate_per_s = 10'000};
+  calm.symbols = 4;
+  replay::SyntheticOptions bursty = calm;
+  bursty.burst_probability = 0.002;  // ~80 bursts of 64 events at 100x the rate
+  auto short_gaps = [](const std::vector<Event>& events) {
+    std::size_t n = 0;  // gaps under 1 us; the mean gap is 100 us
+    for (std::size_t i = 1; i < events.size(); ++i) n += events[i].ts_ns - events[i - 1].ts_ns < 1000 ? 1 : 0;
+    return n;
+  };
+  const auto a = replay::generate_synthetic(calm), b = replay::generate_synthetic(bursty);
+  EXPECT_LT(short_gaps(a), 600u);    // exponential: P(gap < 1 us) = 1%
+  EXPECT_GT(short_gaps(b), 2'500u);  // most of ~5000 burst gaps (mean 1 us) plus the calm ones
+}
+
+TEST(Synthetic, BadManySymbolOptionsAreRefusedWithTheExactError) {
+  auto error_of = [](replay::SyntheticOptions o) {
+    try {
+      replay::generate_synthetic(o);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidConfig);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  replay::SyntheticOptions o{.events = 10};
+  o.symbols = 0;
+  EXPECT_EQ(error_of(o), "synthetic feed: symbols must be 1..4096, got 0");
+  o.symbols = 5000;
+  EXPECT_EQ(error_of(o), "synthetic feed: symbols must be 1..4096, got 5000");
+  o.symbols = 2;
+  o.zipf = -1;
+  EXPECT_EQ(error_of(o), "synthetic feed: zipf must be a finite number >= 0");
+  o.zipf = 1;
+  o.burst_probability = 1.0;
+  EXPECT_EQ(error_of(o), "synthetic feed: burst_probability must be in [0, 1)");
+  o.burst_probability = 0.1;
+  o.burst_speedup = 0.5;
+  EXPECT_EQ(error_of(o), "synthetic feed: burst_events must be >= 1 and burst_speedup >= 1");
+}
+
 replay::SourceOptions source_options(replay::SourceFormat format, std::vector<std::string> paths) {
   replay::SourceOptions o;
   o.format = format;

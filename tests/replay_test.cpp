@@ -99,7 +99,7 @@ Replayed replay(const SourceOptions& source_options, const std::string& model_pa
 
 void expect_counts_add_up(const ReplayReport& r) {
   EXPECT_EQ(r.accepted + r.rejected + r.invalid, r.events);
-  EXPECT_EQ(r.ok + r.expired + r.model_errors + r.cancelled, r.accepted);
+  EXPECT_EQ(r.ok + r.expired + r.model_errors + r.cancelled + r.superseded, r.accepted);
   std::uint64_t rows = 0;
   for (std::size_t n = 0; n < r.pipeline.batch_sizes.size(); ++n) rows += n * r.pipeline.batch_sizes[n];
   EXPECT_EQ(rows, r.ok + r.model_errors + r.padding_requests);  // expired rows never reach a batch
@@ -179,6 +179,138 @@ TEST(Replay, PredictionsCsvIsIdenticalBetweenTwoRuns) {
   EXPECT_TRUE(csv[0] == csv[1]) << "predictions differ between two runs with the same configuration";
 }
 
+// ---- many symbols ----
+
+SourceOptions symbols(std::uint64_t events, std::uint32_t n, double bursts = 0) {
+  SourceOptions o = synthetic(events, 5);
+  o.synthetic.symbols = n;
+  o.synthetic.burst_probability = bursts;
+  return o;
+}
+
+PipelineConfig keyed(std::size_t keys, Conflation conflation = Conflation::kOff) {
+  PipelineConfig config;
+  config.keys = keys;
+  config.conflation = conflation;
+  return config;
+}
+
+// Each symbol's predictions are what that symbol's events alone give: its own book and its own feature history
+// (a shared book or engine would mix them).
+TEST(Replay, EachSymbolIsPredictedFromItsOwnBookAndFeatureHistory) {
+  const auto schema = default_schema();
+  auto slot = std::make_shared<ModelSlot>(load_torchscript(kModels + "/replay_mlp.pt"));
+  auto source = MarketSource::open(symbols(12'000, 6));
+  ASSERT_EQ(source->symbol_count(), 6u);
+  features::FeatureEngine engine(schema, {source->symbol().price_scale, source->symbol().qty_scale});
+  Predictor predictor(slot);
+  ReplayOptions options;
+  options.keep_predictions = true;
+  Predictions predictions(1, 12'000);
+  std::vector<std::int64_t> timestamps;
+  const ReplayReport r = run_replay_direct(*source, engine, predictor, options, &predictions, &timestamps);
+  ASSERT_EQ(r.events, 12'000u);
+  ASSERT_EQ(r.symbols.size(), 6u);
+
+  // The reference: every symbol replayed alone, with a book and an engine of its own.
+  const auto events = generate_synthetic(symbols(12'000, 6).synthetic);
+  std::vector<feed::OrderBook> books(6);
+  std::vector<features::FeatureEngine> engines(6, features::FeatureEngine(schema, {source->symbol().price_scale, 1}));
+  std::vector<std::uint64_t> per_symbol(6);
+  std::vector<float> row(engine.width()), out(1);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const feed::Event& e = events[i];
+    ++per_symbol[e.symbol];
+    const auto trade = features::classify_trade(e, books[e.symbol]);
+    books[e.symbol].apply(e);
+    engines[e.symbol].update(e.ts_ns, books[e.symbol], trade, row);
+    ASSERT_EQ(predictor.predict(row, out), PredictStatus::kOk);
+    ASSERT_EQ(predictions.status(i), ResultStatus::kOk) << i;
+    ASSERT_EQ(predictions.outputs(i)[0], out[0]) << "event " << i << " of symbol " << e.symbol;
+  }
+  std::uint64_t total = 0;
+  for (std::uint32_t k = 0; k < 6; ++k) {
+    EXPECT_EQ(r.symbols[k].symbol.name, "SYN" + std::to_string(k));
+    EXPECT_EQ(r.symbols[k].events, per_symbol[k]) << k;
+    EXPECT_EQ(r.symbols[k].ok, per_symbol[k]) << k;
+    EXPECT_EQ(r.symbols[k].end_to_end.count, per_symbol[k]) << k;
+    total += r.symbols[k].events;
+  }
+  EXPECT_EQ(total, 12'000u);
+  EXPECT_GT(per_symbol[0], 2 * per_symbol[5]) << "Zipf: the first symbol is the busiest";
+}
+
+TEST(Replay, MultiSymbolPredictionsCsvIsIdenticalBetweenTwoRuns) {
+  TempDir dir;
+  std::string csv[2];
+  for (int k = 0; k < 2; ++k) {
+    ReplayOptions options;
+    options.keep_predictions = true;
+    options.fixed_batches = true;
+    const Replayed run = replay(symbols(10'000, 16, 0.002), kModels + "/replay_mlp.pt", options, keyed(16));
+    EXPECT_EQ(run.report.ok, 10'000u);
+    expect_counts_add_up(run.report);
+    ASSERT_EQ(run.report.symbols.size(), 16u);
+    std::uint64_t ok = 0;
+    for (const auto& s : run.report.symbols) ok += s.ok;
+    EXPECT_EQ(ok, 10'000u);
+    run.predictions->write_csv(dir.file("m" + std::to_string(k) + ".csv"), {"y0"}, run.timestamps);
+    csv[k] = read_file(dir.file("m" + std::to_string(k) + ".csv"));
+  }
+  EXPECT_EQ(std::count(csv[0].begin(), csv[0].end(), '\n'), 10'001);
+  EXPECT_TRUE(csv[0] == csv[1]) << "multi-symbol predictions differ between two runs with the same configuration";
+}
+
+// Conflated, a symbol's queued event is replaced by its newer one: the replaced one completes once as superseded,
+// and the newest event of every symbol is always predicted.
+TEST(Replay, ConflationSupersedesQueuedEventsAndEverySymbolsLastEventIsPredicted) {
+  ReplayOptions options;
+  options.keep_predictions = true;
+  const Replayed run =
+      replay(symbols(40'000, 4, 0.01), kModels + "/replay_mlp.pt", options, keyed(4, Conflation::kSupersede));
+  const ReplayReport& r = run.report;
+  expect_counts_add_up(r);
+  EXPECT_EQ(r.accepted, 40'000u);
+  EXPECT_EQ(r.ok + r.superseded, 40'000u);
+  EXPECT_EQ(r.superseded, r.pipeline.superseded);
+  std::uint64_t superseded = 0;
+  for (const auto& s : r.symbols) superseded += s.superseded;
+  EXPECT_EQ(superseded, r.superseded);
+  const auto events = generate_synthetic(symbols(40'000, 4, 0.01).synthetic);
+  std::vector<std::int64_t> last(4, -1);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    last[events[i].symbol] = static_cast<std::int64_t>(i);
+    const ResultStatus s = run.predictions->status(i);
+    ASSERT_TRUE(s == ResultStatus::kOk || s == ResultStatus::kSuperseded) << i << ": " << to_string(s);
+  }
+  for (std::uint32_t k = 0; k < 4; ++k) {
+    ASSERT_GE(last[k], 0);
+    EXPECT_EQ(run.predictions->status(static_cast<std::uint64_t>(last[k])), ResultStatus::kOk)
+        << "the newest event of symbol " << k << " is never superseded";
+  }
+}
+
+TEST(Replay, AMultiSymbolSourceNeedsAKeyPerSymbolAndFixedBatchesDoNotConflate) {
+  auto error_of = [](const SourceOptions& source_options, PipelineConfig config, ReplayOptions options) {
+    try {
+      replay(source_options, kModels + "/replay_mlp.pt", options, config);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidConfig);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of(symbols(100, 8), {}, {}),
+            "replay: the source has 8 symbols: the pipeline needs keys >= 8 (PipelineConfig::keys), got 0");
+  EXPECT_EQ(error_of(symbols(100, 8), keyed(4), {}),
+            "replay: the source has 8 symbols: the pipeline needs keys >= 8 (PipelineConfig::keys), got 4");
+  ReplayOptions fixed;
+  fixed.fixed_batches = true;
+  EXPECT_EQ(error_of(symbols(100, 8), keyed(8, Conflation::kSupersede), fixed),
+            "replay: fixed batches need max_delay_us >= 1000000, queue_capacity >= max_batch, no deadline, no "
+            "dropping and no conflation");
+}
+
 TEST(Replay, ModelOnAnotherSchemaIsRefusedWithTheDifferingNames) {
   auto model = load_torchscript(kModels + "/mlp.pt");  // f0..f31, hash synthetic-v1
   try {
@@ -207,7 +339,7 @@ TEST(Replay, PacedReplayFollowsRecordedTimeScaled) {
   const double recorded_s = static_cast<double>(run.report.recorded_span_ns) * 1e-9;
   EXPECT_NEAR(recorded_s, 1.5, 0.2);  // 3000 events at 2000/s
   EXPECT_GE(run.report.wall_s, recorded_s / 10 * 0.95);
-  EXPECT_LT(run.report.wall_s, recorded_s / 10 + 1.0);
+  EXPECT_LT(run.report.wall_s, recorded_s / 10 + 5.0);  // not stalled (generous: sanitizer builds on 2 busy cores)
   EXPECT_EQ(run.report.ok, 3000u);
   expect_counts_add_up(run.report);
 }
@@ -600,6 +732,35 @@ TEST(ReplayApp, EngineFlagChoosesLibTorchAndDirectRefusesIt) {
   const AppRun refused = run_app(dir, "--events 10 --engine libtorch --direct --quiet");
   EXPECT_EQ(refused.status, 1);
   EXPECT_EQ(refused.err, "tickinfer-replay: --direct runs the native engine: not with --engine libtorch\n");
+}
+
+TEST(ReplayApp, SymbolsFlagReplaysEverySymbolUnderItsOwnKeyAndReportsEachOne) {
+  TempDir dir;
+  const AppRun run =
+      run_app(dir, "--events 20000 --symbols 12 --bursts 0.01 --conflate --quiet --json " + dir.file("m.json"));
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find(", 12 symbols, zipf 1, bursts p=0.01 x64 at 100x)"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("  12 symbols; busiest and quietest (end to end, us):\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("    SYN0 "), std::string::npos) << run.out;
+  const std::string report = read_file(dir.file("m.json"));
+  EXPECT_NE(report.find("\"conflation\": \"supersede\""), std::string::npos) << report;
+  EXPECT_NE(report.find("\"keys\": 12"), std::string::npos) << report;
+  std::size_t symbols = 0;  // entries of the report's per-symbol list (the source's own "symbol" comes before it)
+  const std::size_t list = report.find("\"symbols\": [");
+  ASSERT_NE(list, std::string::npos) << report;
+  for (std::size_t at = report.find("\"symbol\": \"SYN", list); at != std::string::npos;
+       at = report.find("\"symbol\": \"SYN", at + 1))
+    ++symbols;
+  EXPECT_EQ(symbols, 12u) << report;
+
+  const AppRun refused = run_app(dir, "--events 10 --symbols 2 --conflate --direct --quiet");
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_EQ(refused.err, "tickinfer-replay: --conflate is a pipeline option: not with --direct\n");
+  const AppRun fixed = run_app(dir, "--events 10 --conflate --predictions " + dir.file("p.csv") + " --quiet");
+  EXPECT_EQ(fixed.status, 1);
+  EXPECT_EQ(fixed.err,
+            "tickinfer-replay: --conflate with --predictions needs --dynamic-batches (conflation changes batch "
+            "composition)\n");
 }
 
 TEST(ReplayApp, SweepReportsCapacityAndLatencyAtEachOfferedRate) {

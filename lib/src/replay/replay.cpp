@@ -29,16 +29,23 @@ constexpr std::uint64_t kPaddingTag = std::uint64_t{1} << 63;
 // fixed_batches needs the worker to wait for a full batch however long the feed thread takes.
 constexpr std::int64_t kMinFixedBatchDelayUs = 1'000'000;
 
+// One instrument's share of a multi-symbol replay: written by one thread (the worker, or in direct mode the feed
+// thread), read after the replay.
+struct KeyTally {
+  std::uint64_t by_status[kResultStatuses] = {};
+  LatencyHistogram end_to_end;  // measured events (after warm-up)
+};
+
+std::unique_ptr<KeyTally[]> make_tallies(std::uint32_t symbols) {
+  return symbols > 1 ? std::make_unique<KeyTally[]>(symbols) : nullptr;
+}
+
 // State the completion callback writes. Only the pipeline's single worker writes it (hence the plain
 // load+store updates); the feed thread reads it after an acquire load of `completed`.
 //
-// Ingest timestamps travel in a ring indexed by accepted-request number: with one producer and one worker,
-// requests complete in the order they were accepted, so the k-th completion reads entry k. The feed thread
-// reuses an entry only after `completed` shows its previous request done, which it rarely needs to
-// re-check: the ring is twice the queue.
+// An event's ingest time travels with its request (submit's event_ns, back in Result::event_ns): with
+// conflation, requests do not complete in the order they were accepted.
 struct Shared {
-  std::unique_ptr<std::int64_t[]> ingest_ns;
-  std::uint64_t mask = 0;
   std::uint64_t warmup = 0;
   Predictions* predictions = nullptr;
   LatencyHistogram end_to_end, feed_stage;
@@ -47,16 +54,22 @@ struct Shared {
   std::uint64_t by_status[kResultStatuses] = {};  // events (not padding) by ResultStatus
   std::uint64_t last_version = ~std::uint64_t{0};
   std::vector<std::uint64_t> versions;  // reserved up front; grows only on a new model version
+  std::unique_ptr<KeyTally[]> keys;     // multi-symbol sources: by Result::key
+  std::uint32_t key_count = 0;
 
   static void on_result(void* context, const Result& r) {
     auto& s = *static_cast<Shared*>(context);
     const std::int64_t done = now_ns();
-    const std::uint64_t n = s.completed.load(std::memory_order_relaxed);  // this request's accepted number
+    const std::uint64_t n = s.completed.load(std::memory_order_relaxed);
     if ((r.tag & kPaddingTag) == 0) {
-      const std::int64_t ingest = s.ingest_ns[n & s.mask];
-      ++s.by_status[static_cast<std::size_t>(r.status) % kResultStatuses];
+      const std::int64_t ingest = r.event_ns;
+      const auto status = static_cast<std::size_t>(r.status) % kResultStatuses;
+      ++s.by_status[status];
+      KeyTally* key = s.keys && r.key < s.key_count ? &s.keys[r.key] : nullptr;
+      if (key != nullptr) ++key->by_status[status];
       if (r.tag >= s.warmup) {
         s.end_to_end.record_exclusive(done - ingest);
+        if (key != nullptr) key->end_to_end.record_exclusive(done - ingest);
         s.feed_stage.record_exclusive(r.enqueue_ns - ingest);
         if (r.status == ResultStatus::kOk) ++s.ok_measured;
       }
@@ -67,8 +80,7 @@ struct Shared {
       }
       if (s.predictions != nullptr) s.predictions->record(r.tag, r.status, r.outputs);
     }
-    // Release: pairs with the feed thread's acquire loads; it then sees everything written above, and that
-    // this entry of the ring has been read.
+    // Release: pairs with the feed thread's acquire loads; it then sees everything written above.
     s.completed.store(n + 1, std::memory_order_release);
   }
 };
@@ -101,16 +113,34 @@ std::int64_t arrival_ns(std::int64_t start_ns, std::int64_t recorded_offset_ns, 
 }
 
 // The feed thread's part of a replay, the same for the pipeline and for direct mode: reads the next event,
-// waits for its arrival when paced, stamps its ingest time, applies it to the book and computes its features.
+// waits for its arrival when paced, stamps its ingest time, applies it to its symbol's book and computes its
+// features with that symbol's feature engine (a multi-symbol source: `engine` for the first, fresh copies of it
+// for the others, each with its own history).
 struct FeedLoop {
   FeedLoop(MarketSource& s, features::FeatureEngine& e, const ReplayOptions& o, std::vector<std::int64_t>* t)
-      : source(s), engine(e), options(o), timestamps(t), inverse_speed(o.speed > 0 ? 1.0 / o.speed : 0.0) {}
+      : source(s),
+        engine(e),
+        options(o),
+        timestamps(t),
+        inverse_speed(o.speed > 0 ? 1.0 / o.speed : 0.0),
+        symbols(s.symbol_count()) {
+    if (symbols > 1) {
+      others.assign(symbols - 1, e);
+      for (auto& other : others) other.reset();
+      events_by_key.assign(symbols, 0);
+    }
+  }
+
+  features::FeatureEngine& engine_for(std::uint32_t key) { return key == 0 ? engine : others[key - 1]; }
 
   MarketSource& source;
   features::FeatureEngine& engine;
   const ReplayOptions& options;
   std::vector<std::int64_t>* timestamps;  // receives each event's ts_ns when options.keep_predictions
   double inverse_speed;
+  std::uint32_t symbols;
+  std::vector<features::FeatureEngine> others;  // keys 1.. of a multi-symbol source
+  std::vector<std::uint64_t> events_by_key;     // multi-symbol sources
   Tick tick;
   std::int64_t start_ns = 0, measure_start_ns = 0, first_ts = 0, last_ts = 0, next_sample_ns = 0;
 
@@ -134,15 +164,38 @@ struct FeedLoop {
     if (i == options.warmup_events) measure_start_ns = ingest_ns;
     last_ts = event->ts_ns;
     source.apply(tick);
-    engine.update(event->ts_ns, *tick.book, tick.trade, features);
+    if (symbols > 1) {
+      if (tick.key >= symbols)  // a source bug, not a data error: never index past the engines
+        throw Error(ErrorCode::kInvalidConfig, "replay: event " + std::to_string(i) + " has instrument " +
+                                                   std::to_string(tick.key) + " of " + std::to_string(symbols));
+      ++events_by_key[tick.key];
+      engine_for(tick.key).update(event->ts_ns, *tick.book, tick.trade, features);
+    } else {
+      engine.update(event->ts_ns, *tick.book, tick.trade, features);
+    }
     if (timestamps != nullptr && options.keep_predictions) timestamps->push_back(event->ts_ns);
     return true;
   }
 
   /// The report's source and timing fields once `events` were replayed and the last prediction was in at end_ns.
-  void finish(ReplayReport& report, std::uint64_t events, std::int64_t end_ns, std::uint64_t ok_measured) const {
+  void finish(ReplayReport& report, std::uint64_t events, std::int64_t end_ns, std::uint64_t ok_measured,
+              const KeyTally* tallies) const {
     report.source_stats = source.stats();
     report.window_overflows = engine.window_overflows();
+    for (const auto& other : others) report.window_overflows += other.window_overflows();
+    if (tallies != nullptr) {
+      report.symbols.resize(symbols);
+      for (std::uint32_t k = 0; k < symbols; ++k) {
+        SymbolReport& s = report.symbols[k];
+        s.symbol = source.symbol_info(k);
+        s.events = events_by_key[k];
+        s.ok = tallies[k].by_status[static_cast<int>(ResultStatus::kOk)];
+        s.expired = tallies[k].by_status[static_cast<int>(ResultStatus::kExpired)];
+        s.model_errors = tallies[k].by_status[static_cast<int>(ResultStatus::kModelError)];
+        s.superseded = tallies[k].by_status[static_cast<int>(ResultStatus::kSuperseded)];
+        s.end_to_end = tallies[k].end_to_end.snapshot();
+      }
+    }
     report.recorded_span_ns = last_ts - first_ts;
     report.wall_s = events > 0 ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
     if (events > options.warmup_events) {
@@ -254,21 +307,24 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
                                                " features, the pipeline expects " +
                                                std::to_string(pipeline.feature_width()));
   if (pc.workers != 1) throw Error(ErrorCode::kInvalidConfig, "replay: the pipeline must have exactly 1 worker");
+  const std::uint32_t symbols = source.symbol_count();
+  if (symbols > 1 && pc.keys < symbols)
+    throw Error(ErrorCode::kInvalidConfig, "replay: the source has " + std::to_string(symbols) +
+                                               " symbols: the pipeline needs keys >= " + std::to_string(symbols) +
+                                               " (PipelineConfig::keys), got " + std::to_string(pc.keys));
   if (options.speed < 0) throw Error(ErrorCode::kInvalidConfig, "replay: speed must be >= 0");
   if (options.fixed_batches) {
     if (pc.max_delay_us < kMinFixedBatchDelayUs || options.drop_when_full || options.deadline_us != 0 ||
-        pc.queue_capacity < pc.max_batch)
+        pc.queue_capacity < pc.max_batch || pc.conflation != Conflation::kOff)
       throw Error(ErrorCode::kInvalidConfig,
-                  "replay: fixed batches need max_delay_us >= 1000000, queue_capacity >= max_batch, no deadline "
-                  "and no dropping");
+                  "replay: fixed batches need max_delay_us >= 1000000, queue_capacity >= max_batch, no deadline, "
+                  "no dropping and no conflation");
   }
   pin_self(options.feed_core);
 
   Shared shared;
-  // Twice the queue: an entry is normally free again long before the feed thread comes back to it.
-  const std::uint64_t ring = std::bit_ceil(std::max<std::uint64_t>(2 * pc.queue_capacity, 1024));
-  shared.ingest_ns = std::make_unique<std::int64_t[]>(ring);
-  shared.mask = ring - 1;
+  shared.keys = make_tallies(symbols);
+  shared.key_count = symbols;
   shared.warmup = options.warmup_events;
   shared.predictions = options.keep_predictions ? predictions : nullptr;
   shared.versions.reserve(64);
@@ -286,7 +342,7 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
   const std::int64_t deadline_ns = options.deadline_us * 1000;
   const Completion completion_base{&Shared::on_result, &shared, 0};
 
-  std::uint64_t i = 0, accepted = 0, rejected = 0, invalid = 0, waits = 0, seen_completed = 0;
+  std::uint64_t i = 0, accepted = 0, rejected = 0, invalid = 0, waits = 0;
   // Completions point at `shared`: if anything below throws, wait for those in flight before it goes.
   struct DrainOnThrow {
     const Shared& shared;
@@ -302,17 +358,14 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
     std::int64_t ingest_ns;
     if (!feed.next(i, features, ingest_ns)) break;
 
-    // The entry's previous request (accepted - ring) must have completed. Acquire pairs with the release
-    // in on_result; the enqueue in submit() publishes the new value to the worker.
-    if (accepted >= ring && seen_completed <= accepted - ring) {
-      while ((seen_completed = shared.completed.load(std::memory_order_acquire)) <= accepted - ring) cpu_relax();
-    }
-    shared.ingest_ns[accepted & shared.mask] = ingest_ns;
     Completion completion = completion_base;
     completion.tag = i;
     const std::int64_t deadline = deadline_ns != 0 ? ingest_ns + deadline_ns : kNoDeadline;
+    // Keyed when the pipeline has keys (conflation works per key; one symbol is key 0). The ingest time rides along
+    // as event_ns.
+    const InstrumentKey key = pc.keys > 0 ? feed.tick.key : kNoKey;
     for (;;) {
-      const SubmitStatus status = pipeline.submit(producer, features, deadline, completion);
+      const SubmitStatus status = pipeline.submit(producer, key, features, deadline, completion, ingest_ns);
       if (status == SubmitStatus::kAccepted) {
         ++accepted;
         break;
@@ -341,7 +394,6 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
     for (padding = pc.max_batch - accepted % pc.max_batch; report.padding_requests < padding;) {
       Completion completion = completion_base;
       completion.tag = kPaddingTag | report.padding_requests;
-      // Padding takes accepted numbers too (its ring entry is never read).
       if (pipeline.submit(producer, features, kNoDeadline, completion) == SubmitStatus::kAccepted) {
         ++report.padding_requests;
       } else {
@@ -366,11 +418,12 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
   report.expired = shared.by_status[static_cast<int>(ResultStatus::kExpired)];
   report.model_errors = shared.by_status[static_cast<int>(ResultStatus::kModelError)];
   report.cancelled = shared.by_status[static_cast<int>(ResultStatus::kCancelled)];
+  report.superseded = shared.by_status[static_cast<int>(ResultStatus::kSuperseded)];
   report.end_to_end = shared.end_to_end.snapshot();
   report.feed_stage = shared.feed_stage.snapshot();
   report.model_versions = shared.versions;
   std::sort(report.model_versions.begin(), report.model_versions.end());
-  feed.finish(report, i, end_ns, shared.ok_measured);
+  feed.finish(report, i, end_ns, shared.ok_measured, shared.keys.get());
   return report;
 }
 
@@ -406,6 +459,7 @@ ReplayReport run_replay_direct(MarketSource& source, features::FeatureEngine& en
   versions.reserve(64);
   std::uint64_t last_version = ~std::uint64_t{0};
   LatencyHistogram end_to_end, feed_stage, predict;
+  const std::unique_ptr<KeyTally[]> tallies = make_tallies(source.symbol_count());
   std::uint64_t i = 0, ok = 0, ok_measured = 0, model_errors = 0;
   FeedLoop feed(source, engine, options, timestamps);
   for (; options.limit == 0 || i < options.limit; ++i) {
@@ -437,8 +491,12 @@ ReplayReport run_replay_direct(MarketSource& source, features::FeatureEngine& en
       case PredictStatus::kNoModel:
         throw Error(ErrorCode::kInvalidConfig, "replay: direct mode: the slot has no model");
     }
+    KeyTally* key = tallies ? &tallies[feed.tick.key] : nullptr;
+    if (key != nullptr)
+      ++key->by_status[static_cast<int>(status == PredictStatus::kOk ? ResultStatus::kOk : ResultStatus::kModelError)];
     if (i >= options.warmup_events) {
       end_to_end.record_exclusive(done_ns - ingest_ns);
+      if (key != nullptr) key->end_to_end.record_exclusive(done_ns - ingest_ns);
       feed_stage.record_exclusive(features_ns - ingest_ns);
       predict.record_exclusive(done_ns - features_ns);
       ok_measured += status == PredictStatus::kOk;
@@ -465,7 +523,7 @@ ReplayReport run_replay_direct(MarketSource& source, features::FeatureEngine& en
   report.predict = predict.snapshot();
   std::sort(versions.begin(), versions.end());
   report.model_versions = std::move(versions);
-  feed.finish(report, i, end_ns, ok_measured);
+  feed.finish(report, i, end_ns, ok_measured, tallies.get());
   return report;
 }
 
@@ -499,6 +557,7 @@ std::string to_json(const ReplayReport& r, const std::string& extra) {
                  {"expired", r.expired},
                  {"model_errors", r.model_errors},
                  {"cancelled", r.cancelled},
+                 {"superseded", r.superseded},
                  {"full_queue_waits", r.full_queue_waits},
                  {"padding_requests", r.padding_requests}};
   json series = json::array();
@@ -531,12 +590,27 @@ std::string to_json(const ReplayReport& r, const std::string& extra) {
                   {"sizes", sizes}};
   j["model_versions"] = r.model_versions;
   j["window_overflows"] = r.window_overflows;
+  if (!r.symbols.empty()) {
+    json symbols = json::array();
+    for (const SymbolReport& s : r.symbols)
+      symbols.push_back({{"symbol", s.symbol.name},
+                         {"events", s.events},
+                         {"ok", s.ok},
+                         {"superseded", s.superseded},
+                         {"expired", s.expired},
+                         {"model_errors", s.model_errors},
+                         {"end_to_end", percentiles(s.end_to_end)}});
+    j["symbols"] = std::move(symbols);
+  }
   if (!extra.empty()) j.update(json::parse(extra));
   return j.dump(2, ' ', false, json::error_handler_t::replace);  // file names and excerpts may not be UTF-8
 }
 
 std::uint64_t dump_features(MarketSource& source, features::FeatureEngine& engine, const std::string& path,
                             std::uint64_t limit) {
+  if (source.symbol_count() > 1)
+    throw Error(ErrorCode::kInvalidConfig,
+                "dump_features: one symbol at a time (the source has " + std::to_string(source.symbol_count()) + ")");
   const bool binary = path.size() > 4 && path.compare(path.size() - 4, 4, ".f32") == 0;
   std::ofstream out(path, std::ios::binary);
   if (!out) throw Error(ErrorCode::kFileNotFound, path + ": cannot create the features file");

@@ -55,7 +55,9 @@ void expect_paths(const SourceOptions& o, std::size_t lo, std::size_t hi, const 
 
 // A plain order book for feeds whose events apply directly (synthetic, ITCH, Tardis, non-LOBSTER captures).
 struct PlainBook {
-  feed::OrderBook book{0, 1 << 16};
+  explicit PlainBook(std::size_t expected_orders = 1 << 16) : book(0, expected_orders) {}
+
+  feed::OrderBook book;
   SourceStats stats;
 
   void apply(const Event& e, Tick& tick) {
@@ -101,28 +103,58 @@ struct RowBook {
   }
 };
 
+// One book per symbol (Event::symbol is the symbol's index; a single-symbol feed's events all say 0).
 class SyntheticSource final : public MarketSource {
  public:
-  explicit SyntheticSource(const SyntheticOptions& o) : events_(generate_synthetic(o)), options_(o) {}
+  explicit SyntheticSource(const SyntheticOptions& o) : events_(generate_synthetic(o)), options_(o) {
+    const std::size_t expected =
+        o.symbols == 1 ? std::size_t{1} << 16 : std::clamp<std::size_t>(events_.size() / o.symbols, 64, 1 << 12);
+    books_.reserve(o.symbols);
+    for (std::uint32_t k = 0; k < o.symbols; ++k) books_.emplace_back(expected);
+  }
   const Event* read() override { return next_ < events_.size() ? &events_[next_++] : nullptr; }
-  void apply(Tick& tick) override { book_.apply(events_[next_ - 1], tick); }
-  feed::SymbolInfo symbol() const override { return SyntheticFeed::symbol(); }
+  void apply(Tick& tick) override {
+    const Event& e = events_[next_ - 1];
+    tick.key = e.symbol;
+    books_[e.symbol].apply(e, tick);
+  }
+  feed::SymbolInfo symbol() const override { return symbol_info(0); }
+  std::uint32_t symbol_count() const noexcept override { return options_.symbols; }
+  feed::SymbolInfo symbol_info(std::uint32_t key) const override {
+    return SyntheticFeed::symbol(key, options_.symbols);
+  }
   std::uint64_t size_hint() const noexcept override { return events_.size(); }
   SourceStats stats() const override {
-    SourceStats s = book_.stats;
+    SourceStats s;
+    for (const PlainBook& b : books_) {
+      s.events += b.stats.events;
+      s.book_warnings += b.stats.book_warnings;
+    }
     s.parse.records = s.parse.events = events_.size();
     return s;
   }
   std::string describe() const override {
-    return "synthetic (seed " + std::to_string(options_.seed) + ", " + std::to_string(events_.size()) + " events, " +
-           std::to_string(static_cast<long long>(options_.rate_per_s)) + " events/s recorded)";
+    std::string text = "synthetic (seed " + std::to_string(options_.seed) + ", " + std::to_string(events_.size()) +
+                       " events, " + std::to_string(static_cast<long long>(options_.rate_per_s)) + " events/s recorded";
+    if (options_.symbols > 1) {
+      char zipf[32];
+      std::snprintf(zipf, sizeof zipf, "%g", options_.zipf);
+      text.append(", ").append(std::to_string(options_.symbols)).append(" symbols, zipf ").append(zipf);
+    }
+    if (options_.burst_probability > 0) {
+      char bursts[64];
+      std::snprintf(bursts, sizeof bursts, ", bursts p=%g x%u at %gx", options_.burst_probability,
+                    options_.burst_events, options_.burst_speedup);
+      text.append(bursts);
+    }
+    return text.append(")");
   }
 
  private:
   std::vector<Event> events_;
   SyntheticOptions options_;
   std::size_t next_ = 0;
-  PlainBook book_;
+  std::vector<PlainBook> books_;
 };
 
 class LobsterSource final : public MarketSource {
@@ -267,7 +299,7 @@ std::uint32_t pick_symbol(const std::vector<feed::SymbolInfo>& symbols, const st
   return symbols.empty() ? 0 : symbols.front().id;
 }
 
-feed::SymbolInfo symbol_info(const std::vector<feed::SymbolInfo>& symbols, std::uint32_t id, std::int64_t price_scale) {
+feed::SymbolInfo find_symbol(const std::vector<feed::SymbolInfo>& symbols, std::uint32_t id, std::int64_t price_scale) {
   for (const auto& s : symbols)
     if (s.id == id) return s;
   return {id, "symbol-" + std::to_string(id), price_scale, 1};
@@ -282,7 +314,7 @@ class ItchSource final : public MarketSource {
       auto scan = feed::ItchReader::open(o.paths[0], options(o));
       fallback = first_book_symbol([&scan](Event& e) { return scan.next(e); });
     }
-    symbol_ = symbol_info(directory, pick_symbol(directory, o.symbol, fallback, o.paths[0]), feed::kItchPriceScale);
+    symbol_ = find_symbol(directory, pick_symbol(directory, o.symbol, fallback, o.paths[0]), feed::kItchPriceScale);
     description_ = file_name(o.paths[0]);
   }
 
@@ -331,7 +363,7 @@ class CaptureSource final : public MarketSource {
                                            return true;
                                          }),
                                          o.paths[0]);
-    symbol_ = symbol_info(capture_.symbols(), id, 1);
+    symbol_ = find_symbol(capture_.symbols(), id, 1);
     description_ = file_name(o.paths[0]);
     // LOBSTER captures carry the orderbook rows: as sync quotes after each message (write_capture), or as
     // each event's own top of book (feed::convert_to_capture). The header says which and how many levels;

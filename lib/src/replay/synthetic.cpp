@@ -1,6 +1,8 @@
 #include "tickinfer/replay/synthetic.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "tickinfer/error.hpp"
 
@@ -28,19 +30,29 @@ constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) 
 }  // namespace
 
 SyntheticFeed::SyntheticFeed(const SyntheticOptions& options)
-    : options_(options), ts_ns_(kStartTsNs), book_(0, 1 << 12) {
+    : options_(options),
+      ts_ns_(kStartTsNs),
+      book_(0, static_cast<std::size_t>(
+                   std::min<std::uint64_t>(options.events / std::max<std::uint32_t>(options.symbols, 1), 1 << 12))) {
   if (options_.rate_per_s <= 0.0 || !std::isfinite(options_.rate_per_s))
     throw Error(ErrorCode::kInvalidConfig, "synthetic feed: rate_per_s must be > 0");
   if (options_.tick <= 0 || options_.start_price <= options_.tick * static_cast<std::int64_t>(4 * kSeedLevels))
     throw Error(ErrorCode::kInvalidConfig, "synthetic feed: start_price must exceed 40 ticks, tick must be > 0");
   std::uint64_t seed = options_.seed;
   for (auto& s : state_) s = splitmix64(seed);
-  live_.reserve(1 << 12);
-  position_.reserve(1 << 16);
+  // One book of many (generate_synthetic's symbols): reserve its share, not a whole feed's.
+  const std::uint64_t share = options_.events / std::max<std::uint32_t>(options_.symbols, 1);
+  live_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(share, 1 << 12)));
+  position_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(share, 1 << 16)));
   position_.push_back(0);  // id 0 is never used
 }
 
 feed::SymbolInfo SyntheticFeed::symbol() { return {0, "SYNTH", kPriceScale, 1}; }
+
+feed::SymbolInfo SyntheticFeed::symbol(std::uint32_t index, std::uint32_t symbols) {
+  if (symbols <= 1) return symbol();
+  return {index, "SYN" + std::to_string(index), kPriceScale, 1};
+}
 
 // xoshiro256**: small, fast, and the same sequence everywhere (std:: distributions are not portable).
 std::uint64_t SyntheticFeed::random() noexcept {
@@ -199,7 +211,70 @@ bool SyntheticFeed::next(Event& out) {
   }
 }
 
+namespace {
+
+void check_multi(const SyntheticOptions& o) {
+  if (o.symbols < 1 || o.symbols > SyntheticOptions::kMaxSymbols)
+    throw Error(ErrorCode::kInvalidConfig, "synthetic feed: symbols must be 1.." +
+                                               std::to_string(SyntheticOptions::kMaxSymbols) + ", got " +
+                                               std::to_string(o.symbols));
+  if (!(o.zipf >= 0.0) || !std::isfinite(o.zipf))
+    throw Error(ErrorCode::kInvalidConfig, "synthetic feed: zipf must be a finite number >= 0");
+  if (!(o.burst_probability >= 0.0 && o.burst_probability < 1.0))
+    throw Error(ErrorCode::kInvalidConfig, "synthetic feed: burst_probability must be in [0, 1)");
+  if (o.burst_events < 1 || !(o.burst_speedup >= 1.0) || !std::isfinite(o.burst_speedup))
+    throw Error(ErrorCode::kInvalidConfig, "synthetic feed: burst_events must be >= 1 and burst_speedup >= 1");
+}
+
+// Many symbols: which one each event goes to (Zipf), and when it arrives (bursts), from a generator of its own so
+// every symbol's book sees the same events whatever the interleaving.
+std::vector<feed::Event> generate_multi(const SyntheticOptions& options) {
+  check_multi(options);
+  if (options.rate_per_s <= 0.0 || !std::isfinite(options.rate_per_s))
+    throw Error(ErrorCode::kInvalidConfig, "synthetic feed: rate_per_s must be > 0");
+  std::vector<SyntheticFeed> books;
+  books.reserve(options.symbols);
+  std::uint64_t seeds = options.seed ^ 0x5EED5EED5EED5EEDull;
+  for (std::uint32_t k = 0; k < options.symbols; ++k) {
+    SyntheticOptions one = options;
+    one.seed = splitmix64(seeds);
+    books.emplace_back(one);  // events = the total: a book never runs out first
+  }
+  std::vector<double> cumulative(options.symbols);
+  double total = 0;
+  for (std::uint32_t k = 0; k < options.symbols; ++k)
+    cumulative[k] = total += std::pow(static_cast<double>(k) + 1.0, -options.zipf);
+
+  std::uint64_t state = splitmix64(seeds);
+  auto uniform = [&state] { return static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53; };
+  std::vector<feed::Event> events;
+  events.reserve(options.events);
+  std::int64_t ts = kStartTsNs;
+  std::uint32_t burst_left = 0;
+  Event e{};
+  while (events.size() < options.events) {
+    const double pick = uniform() * total;
+    const auto k = static_cast<std::uint32_t>(std::min<std::size_t>(
+        static_cast<std::size_t>(std::upper_bound(cumulative.begin(), cumulative.end(), pick) - cumulative.begin()),
+        options.symbols - 1));
+    books[k].next(e);
+    if (burst_left == 0 && options.burst_probability > 0 && uniform() < options.burst_probability)
+      burst_left = options.burst_events;
+    const double rate = burst_left > 0 ? options.rate_per_s * options.burst_speedup : options.rate_per_s;
+    if (burst_left > 0) --burst_left;
+    ts += 1 + static_cast<std::int64_t>(-std::log(1.0 - uniform()) * 1e9 / rate);
+    e.ts_ns = ts;
+    e.symbol = k;
+    events.push_back(e);
+  }
+  return events;
+}
+
+}  // namespace
+
 std::vector<feed::Event> generate_synthetic(const SyntheticOptions& options) {
+  if (options.symbols != 1 || options.burst_probability != 0.0) return generate_multi(options);
+  check_multi(options);
   SyntheticFeed feed(options);
   std::vector<feed::Event> events;
   events.reserve(options.events);

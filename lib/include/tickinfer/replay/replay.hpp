@@ -42,6 +42,14 @@ struct ThroughputSample {
   std::uint64_t predictions = 0;  // completed so far
 };
 
+/// One instrument of a multi-symbol replay.
+struct SymbolReport {
+  feed::SymbolInfo symbol;
+  std::uint64_t events = 0;  // events of this symbol replayed
+  std::uint64_t ok = 0, superseded = 0, expired = 0, model_errors = 0;
+  HistogramSnapshot end_to_end;  // this symbol's events after warm-up
+};
+
 struct ReplayReport {
   std::string source;
   bool direct = false;  // direct mode: the feed thread predicted each event inline (no pipeline)
@@ -51,6 +59,7 @@ struct ReplayReport {
   std::uint64_t warmup_events = 0;
   std::uint64_t accepted = 0, rejected = 0, invalid = 0;
   std::uint64_t ok = 0, expired = 0, model_errors = 0, cancelled = 0;
+  std::uint64_t superseded = 0;        // conflation (PipelineConfig::conflation): replaced by a newer event's request
   std::uint64_t full_queue_waits = 0;  // submits retried because the queue was full (drop_when_full = false)
   std::uint64_t padding_requests = 0;  // fixed_batches: throw-away rows that completed the last batch
   double wall_s = 0;                   // first event ingested -> last prediction (all events)
@@ -67,6 +76,8 @@ struct ReplayReport {
   SourceStats source_stats;
   std::uint64_t window_overflows = 0;
   std::int64_t recorded_span_ns = 0;  // last - first event timestamp
+  /// A multi-symbol source (MarketSource::symbol_count() > 1): one entry per instrument, by key; else empty.
+  std::vector<SymbolReport> symbols;
 };
 
 /// Per-event predictions (kept when ReplayOptions::keep_predictions), by event index.
@@ -100,6 +111,9 @@ class Predictions {
 
 /// Runs the replay to the end (or options.limit), waits for every prediction, and reports. `engine`
 /// must match `pipeline`'s feature width. The caller owns the pipeline and shuts it down afterwards.
+/// Submits are keyed by the event's instrument (Tick::key) when the pipeline has keys, so conflation works;
+/// a multi-symbol source needs config().keys >= its symbol_count() (else Error kInvalidConfig), and every
+/// symbol gets its own copy of `engine` (reset: its own history).
 /// When options.keep_predictions, `predictions` receives them and `timestamps` the events' ts_ns.
 /// Throws Error(kInvalidConfig) for a width mismatch or fixed_batches with a small max_delay_us.
 ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, Pipeline& pipeline,

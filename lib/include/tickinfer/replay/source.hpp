@@ -44,12 +44,13 @@ struct SourceOptions {
   feed::ParsePolicy policy = feed::ParsePolicy::kSkip;
 };
 
-/// What one event did to the replayed symbol: the event, who traded, and the book after it. The pointers
-/// stay valid until the next read().
+/// What one event did to its symbol: the event, who traded, and the book after it. The pointers stay valid until
+/// the next read().
 struct Tick {
   const feed::Event* event = nullptr;
   features::TradeSign trade;
   const feed::OrderBook* book = nullptr;
+  std::uint32_t key = 0;  // the event's instrument: its index in the source (< MarketSource::symbol_count())
 };
 
 struct SourceStats {
@@ -77,7 +78,16 @@ class MarketSource {
   /// Applies the event read() returned to the book and describes it.
   virtual void apply(Tick& tick) = 0;
 
+  /// The replayed symbol (a multi-symbol source: the first).
   virtual feed::SymbolInfo symbol() const = 0;
+  /// Instruments the source hands out events of (Tick::key < this): 1 for one symbol; a synthetic feed's
+  /// SyntheticOptions::symbols. Known when opened.
+  virtual std::uint32_t symbol_count() const noexcept { return 1; }
+  /// Instrument `key` (< symbol_count()).
+  virtual feed::SymbolInfo symbol_info(std::uint32_t key) const {
+    (void)key;
+    return symbol();
+  }
   /// Events a full replay hands out when known up front (synthetic, capture), else 0.
   virtual std::uint64_t size_hint() const noexcept { return 0; }
   /// LOBSTER book row of the event last read (ask price, ask size, bid price, bid size per level);

@@ -16,6 +16,18 @@ struct SyntheticOptions {
   double rate_per_s = 20'000.0;          // mean recorded event rate (exponential gaps between events)
   std::int64_t start_price = 1'000'000;  // in kPriceScale units: $100.00
   std::int64_t tick = 100;               // $0.01
+  /// Instruments (1..kMaxSymbols). With more than one, each has its own book (its own SyntheticFeed, seeded from
+  /// seed and its index) and an event goes to symbol k (0-based) with probability proportional to
+  /// 1 / (k + 1)^zipf: a few busy symbols and a long quiet tail. events and rate_per_s are totals.
+  std::uint32_t symbols = 1;
+  double zipf = 1.0;  // >= 0; 0: every symbol equally active
+  /// Bursts: with this probability an event starts one, and the next burst_events events arrive burst_speedup
+  /// times faster (a sweep or a news print hitting many books at once). 0: none.
+  double burst_probability = 0.0;
+  std::uint32_t burst_events = 64;
+  double burst_speedup = 100.0;
+
+  static constexpr std::uint32_t kMaxSymbols = 4096;
 };
 
 /// Order-by-order events for one symbol ("SYNTH", LOBSTER price units): it seeds a ten-level book, then
@@ -33,6 +45,8 @@ class SyntheticFeed {
   bool next(feed::Event& out);
 
   static feed::SymbolInfo symbol();
+  /// Instrument `index` of a feed of `symbols`: symbol() when there is one, else "SYN<index>" (id = index).
+  static feed::SymbolInfo symbol(std::uint32_t index, std::uint32_t symbols);
 
  private:
   struct Live {
@@ -62,7 +76,10 @@ class SyntheticFeed {
   std::vector<std::uint32_t> position_;  // by order id: index in live_ (ids are dense)
 };
 
-/// All events of a synthetic feed, generated up front so a replay reads them from memory like a capture.
+/// All events of a synthetic feed, generated up front so a replay reads them from memory like a capture. One
+/// symbol without bursts: SyntheticFeed's events. Otherwise the symbols' feeds interleaved as SyntheticOptions
+/// describes, Event::symbol = the symbol's index, timestamps strictly increasing (exponential gaps at the total
+/// rate, burst_speedup times shorter in a burst). Deterministic. Throws Error(kInvalidConfig) for a bad option.
 std::vector<feed::Event> generate_synthetic(const SyntheticOptions& options);
 
 }  // namespace tickinfer::replay
