@@ -563,7 +563,8 @@ int main(int argc, char** argv) {
       "With no DATA it replays a deterministic synthetic feed with the bundled MLP."};
   app.add_option("data", opt.data,
                  "data file(s): LOBSTER message CSV [orderbook CSV] or sample zip, Tardis CSV(s), "
-                 "ITCH file, or a tickinfer capture");
+                 "ITCH file, or a tickinfer capture; several LOBSTER message files or zips: merged by time, one "
+                 "symbol each");
   app.add_option("--format", opt.format, "synthetic, lobster, tardis, itch or capture (default: from the file)");
   app.add_option("--model", opt.model, "TorchScript archive or .onnx file (default: the bundled replay_mlp.pt)");
   app.add_option("--engine", opt.engine,
@@ -572,7 +573,8 @@ int main(int argc, char** argv) {
   app.add_flag("--direct", opt.direct,
                "direct mode: the feed thread runs the model on each event itself (native engine, no pipeline)");
   app.add_option("--config", opt.config, "feature config (TOML)");
-  app.add_option("--symbol", opt.symbol, "symbol to replay (ITCH or multi-symbol captures)");
+  app.add_option("--symbol", opt.symbol,
+                 "symbol to replay (ITCH or multi-symbol captures); ITCH: A,B,C or * replays several at once");
   app.add_option("--events", opt.events, "synthetic feed: events")->check(CLI::Range(1ull, 1ull << 32));
   app.add_option("--seed", opt.seed, "synthetic feed: seed");
   app.add_option("--rate", opt.rate, "synthetic feed: recorded events per second");

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "feed_test_support.hpp"
 #include "tickinfer/error.hpp"
 #include "tickinfer/features/engine.hpp"
 #include "tickinfer/features/schema.hpp"
@@ -554,6 +555,148 @@ TEST(Sources, LobsterCsvAndItsCaptureGiveTheSameFeatures) {
   EXPECT_EQ(tick.book->best_ask().qty, row[1]);
   EXPECT_EQ(tick.book->best_bid().price, row[2]);
   EXPECT_EQ(tick.book->best_bid().qty, row[3]);
+}
+
+std::string goog_zip() {
+  return std::string(TICKINFER_SOURCE_DIR) +
+         "/../shared/data/lobster-goog-l10/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip";
+}
+
+// Two LOBSTER files of the same day merged by time: each symbol's events arrive in time order, interleaved, and its
+// books and features are exactly those of its file replayed alone.
+TEST(Sources, TwoLobsterFilesMergedByTimeGiveEachSymbolTheFeaturesOfItsFileAlone) {
+  if (!std::filesystem::exists(amzn_messages()) || !std::filesystem::exists(goog_zip()))
+    GTEST_SKIP() << "no LOBSTER AMZN and GOOG data";
+  const auto schema = load_feature_config(std::string(TICKINFER_SOURCE_DIR) + "/configs/default.toml");
+  std::vector<float> alone[2];
+  {
+    auto amzn = replay::MarketSource::open(source_options(replay::SourceFormat::kLobster, {amzn_messages()}));
+    alone[0] = features_of(*amzn, schema);
+    auto goog = replay::MarketSource::open(source_options(replay::SourceFormat::kLobster, {goog_zip()}));
+    alone[1] = features_of(*goog, schema);
+  }
+  auto merged =
+      replay::MarketSource::open(source_options(replay::SourceFormat::kLobster, {amzn_messages(), goog_zip()}));
+  ASSERT_EQ(merged->symbol_count(), 2u);
+  EXPECT_EQ(merged->symbol_info(0).name, "AMZN");
+  EXPECT_EQ(merged->symbol_info(1).name, "GOOG");
+  std::vector<FeatureEngine> engines;
+  for (std::uint32_t k = 0; k < 2; ++k)
+    engines.emplace_back(schema, Scales{merged->symbol_info(k).price_scale, merged->symbol_info(k).qty_scale});
+  std::vector<float> got[2], row(schema.size());
+  std::int64_t last_ts = 0;
+  std::size_t switches = 0;
+  std::uint32_t last_key = 0;
+  replay::Tick tick;
+  while (const Event* e = merged->read()) {
+    ASSERT_GE(e->ts_ns, last_ts) << "merged by time";
+    last_ts = e->ts_ns;
+    merged->apply(tick);
+    ASSERT_LT(tick.key, 2u);
+    switches += tick.key != last_key ? 1 : 0;
+    last_key = tick.key;
+    engines[tick.key].update(e->ts_ns, *tick.book, tick.trade, row);
+    got[tick.key].insert(got[tick.key].end(), row.begin(), row.end());
+  }
+  EXPECT_EQ(got[0], alone[0]) << "AMZN's features";
+  EXPECT_EQ(got[1], alone[1]) << "GOOG's features";
+  EXPECT_GT(switches, 1000u) << "the two days interleave, not one after the other";
+  EXPECT_EQ(merged->stats().events, (alone[0].size() + alone[1].size()) / schema.size());
+  EXPECT_EQ(merged->stats().parse_issues, 0u);
+
+  auto error_of = [](const replay::SourceOptions& o) {
+    try {
+      replay::MarketSource::open(o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of(source_options(replay::SourceFormat::kLobster,
+                                    {amzn_messages(), goog_zip(), orderbook_of(amzn_messages())})),
+            "lobster: merging several files takes message files (*_message_*) or sample zips only, each orderbook "
+            "found next to its message file; got '" +
+                orderbook_of(amzn_messages()) + "'");
+  TempDir dir;
+  EXPECT_EQ(error_of(source_options(replay::SourceFormat::kLobster, {amzn_messages(), goog_zip()})), "no error");
+  EXPECT_THROW(replay::write_capture(*merged, dir.file("m.cap")), Error);
+}
+
+// An ITCH file of three stocks replayed as a symbol list: each listed stock gets its own book, built from the
+// spec's messages (add, executions, cancel, replace, delete), and the unlisted stock's messages are skipped.
+TEST(Sources, ItchSymbolListReplaysEachListedStockIntoItsOwnBookAndSkipsTheRest) {
+  feed::testing::ItchEncoder enc;
+  std::int64_t t = 34'200'000'000'000;
+  enc.directory(7, ++t, "AAPL");
+  enc.directory(8, ++t, "MSFT");
+  enc.directory(9, ++t, "IBM");
+  enc.add(7, ++t, 1, 'B', 100, "AAPL", 1'500'000);
+  enc.add(9, ++t, 50, 'B', 300, "IBM", 1'200'000);  // not replayed
+  enc.add(7, ++t, 2, 'B', 200, "AAPL", 1'499'900);
+  enc.add(8, ++t, 100, 'S', 10, "MSFT", 3'000'000);
+  enc.add(7, ++t, 3, 'S', 150, "AAPL", 1'500'500);
+  enc.add(8, ++t, 101, 'B', 40, "MSFT", 2'999'000);
+  enc.add_mpid(7, ++t, 4, 'S', 50, "AAPL", 1'500'500, "GSCO");
+  enc.executed(7, ++t, 3, 50, 1);                             // AAPL ask 1500500: 200 -> 150
+  enc.executed(8, ++t, 101, 15, 2);                           // MSFT bid 2999000: 40 -> 25
+  enc.executed_with_price(7, ++t, 1, 30, 3, 'Y', 1'500'000);  // AAPL bid 1500000: 100 -> 70
+  enc.cancel(7, ++t, 2, 50);                                  // AAPL bid 1499900: 200 -> 150
+  enc.del(9, ++t, 50);                                        // not replayed
+  enc.replace(7, ++t, 4, 5, 80, 1'500'400);                   // AAPL ask 50 @ 1500500 -> 80 @ 1500400
+  enc.replace(8, ++t, 100, 102, 12, 3'000'100);               // MSFT ask 10 @ 3000000 -> 12 @ 3000100
+  enc.del(7, ++t, 1);                                         // AAPL bid 1500000 gone
+  TempDir dir;
+  const std::string path = dir.file("three.itch");
+  std::ofstream(path, std::ios::binary) << enc.bytes();
+
+  auto options = source_options(replay::SourceFormat::kItch, {path});
+  options.symbol = "MSFT,AAPL";
+  auto source = replay::MarketSource::open(options);
+  ASSERT_EQ(source->symbol_count(), 2u);
+  EXPECT_EQ(source->symbol_info(0).name, "MSFT");
+  EXPECT_EQ(source->symbol_info(1).name, "AAPL");
+  EXPECT_EQ(source->describe(), "itch three.itch (2 symbols: MSFT, AAPL)");
+  const feed::OrderBook* book[2] = {nullptr, nullptr};
+  std::size_t events[2] = {0, 0};
+  replay::Tick tick;
+  while (const Event* e = source->read()) {
+    source->apply(tick);
+    ASSERT_LT(tick.key, 2u);
+    EXPECT_EQ(e->symbol, tick.key == 0 ? 8u : 7u);
+    book[tick.key] = tick.book;
+    ++events[tick.key];
+  }
+  EXPECT_EQ(events[0], 4u);
+  EXPECT_EQ(events[1], 9u);
+  ASSERT_TRUE(book[0] && book[1] && book[0] != book[1]);
+  EXPECT_EQ(book[0]->best_bid(), (feed::Level{2'999'000, 25, 1}));
+  EXPECT_EQ(book[0]->best_ask(), (feed::Level{3'000'100, 12, 1}));
+  ASSERT_EQ(book[1]->depth(Side::kBuy), 1u);
+  EXPECT_EQ(book[1]->best_bid(), (feed::Level{1'499'900, 150, 1}));
+  ASSERT_EQ(book[1]->depth(Side::kSell), 2u);
+  EXPECT_EQ(book[1]->level(Side::kSell, 0), (feed::Level{1'500'400, 80, 1}));
+  EXPECT_EQ(book[1]->level(Side::kSell, 1), (feed::Level{1'500'500, 100, 1}));
+  EXPECT_EQ(source->stats().events, 13u);
+  EXPECT_EQ(source->stats().book_warnings, 0u);
+  EXPECT_EQ(source->stats().skipped, 5u) << "three directory entries and IBM's two messages";
+
+  options.symbol = "*";
+  auto all = replay::MarketSource::open(options);
+  ASSERT_EQ(all->symbol_count(), 3u);
+  EXPECT_EQ(all->symbol_info(2).name, "IBM");
+  auto error_of = [&](const std::string& symbols) {
+    options.symbol = symbols;
+    try {
+      replay::MarketSource::open(options);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidConfig);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of("AAPL,,MSFT"), path + ": empty name in the symbol list 'AAPL,,MSFT'");
+  EXPECT_EQ(error_of("AAPL,TSLA"), path + ": no symbol 'TSLA'");
+  EXPECT_EQ(error_of("AAPL,MSFT,AAPL"), path + ": symbol 'AAPL' named twice");
 }
 
 TEST(Sources, DumpFeaturesWritesHeaderAndOneRowPerEvent) {

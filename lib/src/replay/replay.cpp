@@ -114,8 +114,8 @@ std::int64_t arrival_ns(std::int64_t start_ns, std::int64_t recorded_offset_ns, 
 
 // The feed thread's part of a replay, the same for the pipeline and for direct mode: reads the next event,
 // waits for its arrival when paced, stamps its ingest time, applies it to its symbol's book and computes its
-// features with that symbol's feature engine (a multi-symbol source: `engine` for the first, fresh copies of it
-// for the others, each with its own history).
+// features with that symbol's feature engine (a multi-symbol source: `engine` for the first, fresh engines of its
+// schema in each other symbol's units, each with its own history).
 struct FeedLoop {
   FeedLoop(MarketSource& s, features::FeatureEngine& e, const ReplayOptions& o, std::vector<std::int64_t>* t)
       : source(s),
@@ -125,8 +125,11 @@ struct FeedLoop {
         inverse_speed(o.speed > 0 ? 1.0 / o.speed : 0.0),
         symbols(s.symbol_count()) {
     if (symbols > 1) {
-      others.assign(symbols - 1, e);
-      for (auto& other : others) other.reset();
+      others.reserve(symbols - 1);
+      for (std::uint32_t k = 1; k < symbols; ++k) {  // fresh, in the symbol's own units
+        const feed::SymbolInfo info = s.symbol_info(k);
+        others.emplace_back(e.schema(), features::Scales{info.price_scale, info.qty_scale});
+      }
       events_by_key.assign(symbols, 0);
     }
   }

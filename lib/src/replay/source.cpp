@@ -221,6 +221,90 @@ class LobsterSource final : public MarketSource {
   SourceStats stats_;
 };
 
+// Several single-symbol sources merged by event time (ties: the earlier source first); instrument k is part k.
+// A part's event stays valid until that part is read again, which happens only after the event was applied.
+class MergedSource final : public MarketSource {
+ public:
+  explicit MergedSource(std::vector<std::unique_ptr<MarketSource>> parts)
+      : parts_(std::move(parts)), pending_(parts_.size()) {
+    for (std::size_t k = 0; k < parts_.size(); ++k) pending_[k] = parts_[k]->read();
+  }
+
+  const Event* read() override {
+    if (last_ < parts_.size()) pending_[last_] = parts_[last_]->read();
+    std::size_t pick = parts_.size();
+    for (std::size_t k = 0; k < parts_.size(); ++k)
+      if (pending_[k] != nullptr && (pick == parts_.size() || pending_[k]->ts_ns < pending_[pick]->ts_ns)) pick = k;
+    last_ = pick;
+    return pick < parts_.size() ? pending_[pick] : nullptr;
+  }
+  void apply(Tick& tick) override {
+    parts_[last_]->apply(tick);
+    tick.key = static_cast<std::uint32_t>(last_);
+  }
+  feed::SymbolInfo symbol() const override { return parts_[0]->symbol(); }
+  std::uint32_t symbol_count() const noexcept override { return static_cast<std::uint32_t>(parts_.size()); }
+  feed::SymbolInfo symbol_info(std::uint32_t key) const override { return parts_.at(key)->symbol(); }
+  std::uint64_t size_hint() const noexcept override {
+    std::uint64_t total = 0;
+    for (const auto& part : parts_) {
+      if (part->size_hint() == 0) return 0;
+      total += part->size_hint();
+    }
+    return total;
+  }
+  SourceStats stats() const override {
+    SourceStats s;
+    for (const auto& part : parts_) {
+      const SourceStats p = part->stats();
+      s.events += p.events;
+      s.skipped += p.skipped;
+      s.book_warnings += p.book_warnings;
+      s.book_syncs += p.book_syncs;
+      feed::merge(s.parse, p.parse);
+    }
+    s.parse_issues = s.parse.total_issues();
+    return s;
+  }
+  std::string describe() const override {
+    std::string text = "merged by time:";
+    for (std::size_t k = 0; k < parts_.size(); ++k) text.append(k ? " + " : " ").append(parts_[k]->describe());
+    return text;
+  }
+
+ private:
+  std::vector<std::unique_ptr<MarketSource>> parts_;
+  std::vector<const Event*> pending_;   // each part's next event, not yet applied; nullptr when it ended
+  std::size_t last_ = ~std::size_t{0};  // the part whose event read() returned last
+};
+
+bool is_lobster_messages(const std::string& path) {
+  const std::string name = std::filesystem::path(path).filename().string();
+  return name.find("_message_") != std::string::npos ||
+         (name.size() > 4 && name.compare(name.size() - 4, 4, ".zip") == 0);
+}
+
+// Several LOBSTER message files (or sample zips): one symbol each, merged by time; each orderbook file is found
+// next to its message file.
+std::unique_ptr<MarketSource> open_lobster(const SourceOptions& options) {
+  const auto messages = std::count_if(options.paths.begin(), options.paths.end(), is_lobster_messages);
+  if (messages <= 1) return std::make_unique<LobsterSource>(options);
+  std::vector<std::unique_ptr<MarketSource>> parts;
+  for (const auto& path : options.paths) {
+    if (!is_lobster_messages(path))
+      throw Error(ErrorCode::kInvalidConfig,
+                  "lobster: merging several files takes message files (*_message_*) or sample zips only, each "
+                  "orderbook found next to its message file; got '" +
+                      path + "'");
+    SourceOptions one = options;
+    one.paths = {path};
+    parts.push_back(std::make_unique<LobsterSource>(one));
+  }
+  if (parts.size() > kMaxReplaySymbols)
+    throw Error(ErrorCode::kInvalidConfig, "lobster: more than " + std::to_string(kMaxReplaySymbols) + " files");
+  return std::make_unique<MergedSource>(std::move(parts));
+}
+
 class TardisSource final : public MarketSource {
  public:
   explicit TardisSource(const SourceOptions& o) {
@@ -305,35 +389,100 @@ feed::SymbolInfo find_symbol(const std::vector<feed::SymbolInfo>& symbols, std::
   return {id, "symbol-" + std::to_string(id), price_scale, 1};
 }
 
+// SourceOptions::symbol as a list: "A,B,C" -> {A, B, C}; "*" -> every directory entry (at most kMaxReplaySymbols);
+// one name or none -> {} (the single-symbol choice).
+std::vector<std::string> symbol_list(const std::string& wanted, const std::vector<feed::SymbolInfo>& directory,
+                                     const std::string& what) {
+  std::vector<std::string> names;
+  if (wanted == "*") {
+    if (directory.empty())
+      throw Error(ErrorCode::kInvalidConfig, what + ": '*' needs a stock directory, the file has none");
+    if (directory.size() > kMaxReplaySymbols)
+      throw Error(ErrorCode::kInvalidConfig, what + ": '*' would replay " + std::to_string(directory.size()) +
+                                                 " symbols, more than " + std::to_string(kMaxReplaySymbols) +
+                                                 ": name them");
+    for (const auto& s : directory) names.push_back(s.name);
+    return names;
+  }
+  if (wanted.find(',') == std::string::npos) return names;
+  std::size_t from = 0;
+  for (;;) {
+    const std::size_t comma = wanted.find(',', from);
+    std::string name = wanted.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+    if (name.empty()) throw Error(ErrorCode::kInvalidConfig, what + ": empty name in the symbol list '" + wanted + "'");
+    names.push_back(std::move(name));
+    if (comma == std::string::npos) break;
+    from = comma + 1;
+  }
+  if (names.size() > kMaxReplaySymbols)
+    throw Error(ErrorCode::kInvalidConfig, what + ": more than " + std::to_string(kMaxReplaySymbols) + " symbols");
+  return names;
+}
+
+// One symbol, or several (SourceOptions::symbol "A,B,C" or "*"): instrument k is the k-th named (or the k-th of the
+// stock directory), with a book of its own.
 class ItchSource final : public MarketSource {
  public:
   explicit ItchSource(const SourceOptions& o) : reader_(open(o)) {
     const auto directory = reader_.scan_directory();
-    std::optional<std::uint32_t> fallback;
-    if (o.symbol.empty()) {
-      auto scan = feed::ItchReader::open(o.paths[0], options(o));
-      fallback = first_book_symbol([&scan](Event& e) { return scan.next(e); });
+    const std::vector<std::string> names = symbol_list(o.symbol, directory, o.paths[0]);
+    if (names.empty()) {
+      std::optional<std::uint32_t> fallback;
+      if (o.symbol.empty()) {
+        auto scan = feed::ItchReader::open(o.paths[0], options(o));
+        fallback = first_book_symbol([&scan](Event& e) { return scan.next(e); });
+      }
+      symbols_.push_back(
+          find_symbol(directory, pick_symbol(directory, o.symbol, fallback, o.paths[0]), feed::kItchPriceScale));
+    } else {
+      for (const auto& name : names)
+        symbols_.push_back(find_symbol(directory, pick_symbol(directory, name, {}, o.paths[0]), feed::kItchPriceScale));
     }
-    symbol_ = find_symbol(directory, pick_symbol(directory, o.symbol, fallback, o.paths[0]), feed::kItchPriceScale);
+    for (std::uint32_t k = 0; k < symbols_.size(); ++k) {
+      const std::uint32_t locate = symbols_[k].id;
+      if (locate >= key_of_.size()) key_of_.resize(locate + 1, kNotReplayed);
+      if (key_of_[locate] != kNotReplayed)
+        throw Error(ErrorCode::kInvalidConfig, o.paths[0] + ": symbol '" + symbols_[k].name + "' named twice");
+      key_of_[locate] = k;
+    }
+    books_.reserve(symbols_.size());
+    for (std::size_t k = 0; k < symbols_.size(); ++k) books_.emplace_back(symbols_.size() == 1 ? 1 << 16 : 1 << 10);
     description_ = file_name(o.paths[0]);
   }
 
   const Event* read() override {
     while (reader_.next(event_)) {
-      if (event_.symbol == symbol_.id && book_event(event_)) return &event_;
-      ++book_.stats.skipped;
+      if (event_.symbol < key_of_.size() && key_of_[event_.symbol] != kNotReplayed && book_event(event_))
+        return &event_;
+      ++skipped_;
     }
     return nullptr;
   }
-  void apply(Tick& tick) override { book_.apply(event_, tick); }
-  feed::SymbolInfo symbol() const override { return symbol_; }
+  void apply(Tick& tick) override {
+    tick.key = key_of_[event_.symbol];
+    books_[tick.key].apply(event_, tick);
+  }
+  feed::SymbolInfo symbol() const override { return symbols_[0]; }
+  std::uint32_t symbol_count() const noexcept override { return static_cast<std::uint32_t>(symbols_.size()); }
+  feed::SymbolInfo symbol_info(std::uint32_t key) const override { return symbols_.at(key); }
   SourceStats stats() const override {
-    SourceStats s = book_.stats;
+    SourceStats s;
+    for (const PlainBook& b : books_) {
+      s.events += b.stats.events;
+      s.book_warnings += b.stats.book_warnings;
+    }
+    s.skipped = skipped_;
     s.parse = reader_.stats();
     s.parse_issues = s.parse.total_issues();
     return s;
   }
-  std::string describe() const override { return "itch " + description_ + " (" + symbol_.name + ")"; }
+  std::string describe() const override {
+    if (symbols_.size() == 1) return "itch " + description_ + " (" + symbols_[0].name + ")";
+    std::string names;
+    for (std::size_t k = 0; k < symbols_.size() && k < 4; ++k) names += (k ? ", " : "") + symbols_[k].name;
+    if (symbols_.size() > 4) names += ", ...";
+    return "itch " + description_ + " (" + std::to_string(symbols_.size()) + " symbols: " + names + ")";
+  }
 
  private:
   static feed::ItchOptions options(const SourceOptions& o) {
@@ -346,11 +495,15 @@ class ItchSource final : public MarketSource {
     return feed::ItchReader::open(o.paths[0], options(o));
   }
 
+  static constexpr std::uint32_t kNotReplayed = ~std::uint32_t{0};
+
   feed::ItchReader reader_;
-  feed::SymbolInfo symbol_;
+  std::vector<feed::SymbolInfo> symbols_;
+  std::vector<std::uint32_t> key_of_;  // by stock locate: the instrument's key, or kNotReplayed
+  std::vector<PlainBook> books_;       // by key
+  std::uint64_t skipped_ = 0;
   std::string description_;
   Event event_{};
-  PlainBook book_;
 };
 
 class CaptureSource final : public MarketSource {
@@ -563,7 +716,7 @@ std::unique_ptr<MarketSource> MarketSource::open(const SourceOptions& options) {
       if (!options.paths.empty()) throw Error(ErrorCode::kInvalidConfig, "the synthetic feed takes no data path");
       return std::make_unique<SyntheticSource>(options.synthetic);
     case SourceFormat::kLobster:
-      return std::make_unique<LobsterSource>(options);
+      return open_lobster(options);
     case SourceFormat::kTardis:
       return std::make_unique<TardisSource>(options);
     case SourceFormat::kItch:
@@ -575,6 +728,9 @@ std::unique_ptr<MarketSource> MarketSource::open(const SourceOptions& options) {
 }
 
 std::uint64_t write_capture(MarketSource& source, const std::string& path) {
+  if (source.symbol_count() > 1)
+    throw Error(ErrorCode::kInvalidConfig,
+                "write_capture: one symbol at a time (the source has " + std::to_string(source.symbol_count()) + ")");
   const feed::SymbolInfo symbol = source.symbol();
   feed::CaptureContents contents;
   contents.lobster_levels = static_cast<std::uint32_t>(source.book_levels());

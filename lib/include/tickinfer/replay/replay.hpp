@@ -112,8 +112,8 @@ class Predictions {
 /// Runs the replay to the end (or options.limit), waits for every prediction, and reports. `engine`
 /// must match `pipeline`'s feature width. The caller owns the pipeline and shuts it down afterwards.
 /// Submits are keyed by the event's instrument (Tick::key) when the pipeline has keys, so conflation works;
-/// a multi-symbol source needs config().keys >= its symbol_count() (else Error kInvalidConfig), and every
-/// symbol gets its own copy of `engine` (reset: its own history).
+/// a multi-symbol source needs config().keys >= its symbol_count() (else Error kInvalidConfig); `engine` serves
+/// the first symbol and every other gets a fresh engine of its schema in its own units (its own history).
 /// When options.keep_predictions, `predictions` receives them and `timestamps` the events' ts_ns.
 /// Throws Error(kInvalidConfig) for a width mismatch or fixed_batches with a small max_delay_us.
 ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, Pipeline& pipeline,

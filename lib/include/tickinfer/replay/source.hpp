@@ -29,6 +29,9 @@ SourceFormat parse_format(std::string_view name);
 /// what was found (the first bytes, and whether they read like a damaged capture). kFileNotFound when missing.
 SourceFormat detect_format(const std::string& path);
 
+/// The most instruments one replay takes (a symbol list, "*", merged files).
+inline constexpr std::uint32_t kMaxReplaySymbols = 4096;
+
 struct SourceOptions {
   SourceFormat format = SourceFormat::kSynthetic;
   /// lobster: MESSAGE.csv [ORDERBOOK.csv] (the orderbook file is found next to the message file when not
@@ -37,6 +40,9 @@ struct SourceOptions {
   std::vector<std::string> paths;
   SyntheticOptions synthetic;
   /// itch / capture with several symbols: the symbol to replay (name); empty: the first with book events.
+  /// itch: "A,B,C" replays those symbols at once (instrument k = the k-th named), "*" every symbol of the stock
+  /// directory (at most kMaxReplaySymbols). lobster: several message files (or sample zips) in `paths` are
+  /// merged by time, one instrument each, in the order given.
   std::string symbol;
   /// Bad records: kSkip counts and reports them (SourceStats::parse) and goes on; kStop throws the first
   /// as Error(kParseError) "FILE:LINE: reason: detail" / "FILE@OFFSET: ...". Either way a backwards
