@@ -7,12 +7,16 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,9 +29,11 @@
 #include "tickinfer/onnx.hpp"
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/predictor.hpp"
+#include "tickinfer/registry.hpp"
 #include "tickinfer/replay/replay.hpp"
 #include "tickinfer/replay/source.hpp"
 #include "tickinfer/torchscript.hpp"
+#include "tickinfer/watcher.hpp"
 
 namespace ti = tickinfer;
 namespace tr = tickinfer::replay;
@@ -39,6 +45,9 @@ struct Options {
   std::vector<std::string> data;
   std::string format;
   std::string model;
+  bool model_given = false;  // --model on the command line (not the bundled default)
+  std::string model_dir;
+  double wait_for_model_s = 0;
   std::string config;
   std::string symbol;
   std::uint64_t events = 1'000'000;
@@ -77,6 +86,22 @@ struct Options {
   std::uint64_t sweep_events = 200'000;
   double p99_target_us = 100.0;
 };
+
+// SIGINT / SIGTERM: stop reading, finish what was accepted, write the report (a second signal ends the process).
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "a signal handler may only touch lock-free atomics");
+
+extern "C" void on_stop_signal(int signal) {
+  if (g_stop.exchange(true)) std::_Exit(128 + signal);
+}
+
+void install_stop_handlers() {
+  struct sigaction action = {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
 
 // Exit statuses: 1 an error (bad option, unreadable or refused file, --on-error stop on a bad record),
 // 2 the data failed the input checks (nothing parsed, the stream was lost, too many parse issues).
@@ -205,6 +230,27 @@ class ProgressBar {
   std::uint64_t total_;
   std::int64_t start_;
 };
+
+// The highest-versioned checkpoint in `dir` (file names matching the registry's epoch pattern; *.tmp, dot-files and
+// sidecars are never checkpoints), waiting up to `wait_s` for one to appear. Empty when none came.
+std::filesystem::path newest_checkpoint(const std::filesystem::path& dir, double wait_s, const std::string& pattern) {
+  const std::regex version(pattern, std::regex::ECMAScript);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
+  for (;;) {
+    std::filesystem::path best;
+    std::uint64_t best_version = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      const std::string name = entry.path().filename().string();
+      std::smatch m;
+      if (!entry.is_regular_file() || ti::is_ignored_checkpoint_name(name) || !std::regex_search(name, m, version))
+        continue;
+      const std::uint64_t v = std::stoull(m[1].str());
+      if (best.empty() || v > best_version) best = entry.path(), best_version = v;
+    }
+    if (!best.empty() || std::chrono::steady_clock::now() >= give_up) return best;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
 
 ti::IdleStrategy parse_idle(const std::string& s) {
   if (s == "spin") return ti::IdleStrategy::kSpin;
@@ -469,15 +515,45 @@ int run(const Options& opt) {
     load.engine = ti::Engine::kNative;  // a model the native engine cannot run is refused, with the reason
   }
   for (std::size_t b = 1; b <= std::min<std::size_t>(opt.max_batch, 8); b *= 2) load.warmup_batch_sizes.push_back(b);
-  const bool onnx = std::filesystem::path(opt.model).extension() == ".onnx";
-  if (onnx && load.engine == ti::Engine::kLibTorch)
-    throw ti::Error(ti::ErrorCode::kInvalidConfig, opt.model + ": an ONNX model runs on the native engine only");
-  auto model = onnx ? ti::load_onnx(opt.model, load) : ti::load_torchscript(opt.model, load);
-  ti::features::check_schema(model->metadata(), schema, opt.model);
-  auto slot = std::make_shared<ti::ModelSlot>(model);
+  // --model-dir: the registry serves the directory's newest checkpoint and the watcher hands it each new one (a
+  // training run's epochs), validated and warmed up off the hot path, swapped in between batches.
+  std::unique_ptr<ti::ModelRegistry> registry;
+  std::unique_ptr<ti::CheckpointWatcher> watcher;
+  std::shared_ptr<ti::ModelSlot> slot;
+  std::shared_ptr<const ti::Model> model;
+  std::string model_label = opt.model;
+  if (!opt.model_dir.empty()) {
+    if (opt.model_given)
+      throw ti::Error(ti::ErrorCode::kInvalidConfig, "--model-dir serves a directory: not with --model");
+    if (!std::filesystem::is_directory(opt.model_dir))
+      throw ti::Error(ti::ErrorCode::kFileNotFound, opt.model_dir + ": not a directory");
+    ti::RegistryConfig rc;
+    rc.load = load;
+    rc.load.expected_schema_hash = schema.hash();  // every epoch must compute its features as this replay does
+    const auto initial = newest_checkpoint(opt.model_dir, opt.wait_for_model_s, rc.version_pattern);
+    if (initial.empty())
+      throw ti::Error(ti::ErrorCode::kFileNotFound,
+                      opt.model_dir + ": no checkpoint (NAME_epochN.pt or .onnx) within " +
+                          std::to_string(static_cast<long long>(opt.wait_for_model_s)) + " s (--wait-for-model)");
+    registry = ti::ModelRegistry::create(rc, initial);
+    slot = registry->slot();
+    ti::WatcherConfig wc;
+    wc.directory = opt.model_dir;
+    watcher =
+        ti::CheckpointWatcher::create(wc, [&registry](const std::filesystem::path& path) { registry->offer(path); });
+    model = slot->current();
+    model_label = initial.string();
+  } else {
+    const bool onnx = std::filesystem::path(opt.model).extension() == ".onnx";
+    if (onnx && load.engine == ti::Engine::kLibTorch)
+      throw ti::Error(ti::ErrorCode::kInvalidConfig, opt.model + ": an ONNX model runs on the native engine only");
+    model = onnx ? ti::load_onnx(opt.model, load) : ti::load_torchscript(opt.model, load);
+    ti::features::check_schema(model->metadata(), schema, opt.model);
+    slot = std::make_shared<ti::ModelSlot>(model);
+  }
 
   json extra;
-  extra["model"] = {{"path", opt.model},
+  extra["model"] = {{"path", model_label},
                     {"name", model->metadata().name},
                     {"version", model->version()},
                     {"inputs", model->input_width()},
@@ -502,6 +578,8 @@ int run(const Options& opt) {
   ro.drop_when_full = opt.drop;
   ro.keep_predictions = !opt.predictions.empty();
   ro.feed_core = opt.feed_core;
+  ro.stop = &g_stop;
+  install_stop_handlers();
   std::uint64_t total = source->size_hint();
   if (opt.limit != 0 && (total == 0 || opt.limit < total)) total = opt.limit;
   const ProgressBar bar(!opt.quiet && isatty(STDERR_FILENO) != 0, total);
@@ -537,11 +615,29 @@ int run(const Options& opt) {
                                 {"conflation", opt.conflate ? "supersede" : "off"}};
   }
   bar.finish();
+  extra["stopped_by_signal"] = g_stop.load();
+  if (registry) {
+    watcher->stop();
+    const ti::RegistryMetricsSnapshot rm = registry->metrics();
+    extra["model_dir"] = {
+        {"path", opt.model_dir}, {"initial", model_label},        {"swaps", rm.swaps},
+        {"loaded", rm.loaded},   {"refused", rm.refused_total()}, {"served_version_at_end", rm.current_version}};
+  }
   std::ofstream(opt.json_out) << tr::to_json(report, extra.dump(-1, ' ', false, json::error_handler_t::replace))
                               << '\n';
   if (!opt.predictions.empty()) predictions.write_csv(opt.predictions, model->metadata().output_names, timestamps);
 
-  print_summary(report, *model, opt.model);
+  print_summary(report, *model, model_label);
+  if (g_stop.load())
+    std::printf("  stopped by a signal after %llu events (every accepted one completed)\n",
+                static_cast<unsigned long long>(report.events));
+  if (registry) {
+    const ti::RegistryMetricsSnapshot rm = registry->metrics();
+    std::printf("  model dir %s: %llu checkpoints loaded, %llu swaps, %llu refused; serving version %llu at the end\n",
+                opt.model_dir.c_str(), static_cast<unsigned long long>(rm.loaded),
+                static_cast<unsigned long long>(rm.swaps), static_cast<unsigned long long>(rm.refused_total()),
+                static_cast<unsigned long long>(rm.current_version));
+  }
   std::printf("  report: %s%s%s\n", opt.json_out.c_str(),
               opt.predictions.empty() ? "" : ", predictions: ", opt.predictions.c_str());
   std::fflush(stdout);
@@ -566,7 +662,14 @@ int main(int argc, char** argv) {
                  "ITCH file, or a tickinfer capture; several LOBSTER message files or zips: merged by time, one "
                  "symbol each");
   app.add_option("--format", opt.format, "synthetic, lobster, tardis, itch or capture (default: from the file)");
-  app.add_option("--model", opt.model, "TorchScript archive or .onnx file (default: the bundled replay_mlp.pt)");
+  auto* model_option =
+      app.add_option("--model", opt.model, "TorchScript archive or .onnx file (default: the bundled replay_mlp.pt)");
+  app.add_option("--model-dir", opt.model_dir,
+                 "serve the newest checkpoint of DIR (NAME_epochN.pt) and hot-swap in each new one as it lands "
+                 "(train_model.py --checkpoint-dir DIR)");
+  app.add_option("--wait-for-model", opt.wait_for_model_s,
+                 "--model-dir: wait up to this many seconds for the first checkpoint (default 0)")
+      ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--engine", opt.engine,
                  "auto (the native engine when the model compiles and validates, else LibTorch), native or libtorch")
       ->check(CLI::IsMember({"auto", "native", "libtorch"}));
@@ -630,6 +733,7 @@ int main(int argc, char** argv) {
   app.add_option("--p99-target-us", opt.p99_target_us, "--sweep: the p99 end-to-end latency target")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
+  opt.model_given = model_option->count() > 0;
 
   try {
     return run(opt);

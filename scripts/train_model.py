@@ -9,12 +9,19 @@ plus metadata (feature names and schema hash of --config, golden vectors from te
 
   tickinfer-replay AMZN_..._message_1.csv --dump-features amzn.csv
   train_model.py --features amzn.csv --config configs/default.toml --out amzn_mlp.pt
+
+With --checkpoint-dir DIR it also writes a checkpoint at the end of every epoch, the way a serving process can
+take it mid-session: DIR/NAME_epochN.pt (version N) written under a .tmp name, flushed and renamed into place,
+then its sha256sum sidecar NAME_epochN.pt.sha256 the same way. A run that dies at epoch 49 keeps epochs 1-48;
+`tickinfer-replay --model-dir DIR` (or any CheckpointWatcher + ModelRegistry) serves each epoch as it lands.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_model  # noqa: E402  (re-executes with PYTHONHASHSEED=0 for byte-identical archives)
@@ -49,11 +56,49 @@ def load_features(path):
     return header[3:], data[:, 2], data[:, 3:].astype(np.float32)
 
 
+def write_atomically(path, write):
+    """write(tmp_path), fsync it, rename it to `path` (watchers ignore *.tmp), fsync the directory."""
+    tmp = path + ".tmp"
+    write(tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_checkpoint(model, directory, name, epoch, names, output_names, specs, golden_rows, seed, extra):
+    """One epoch's checkpoint: the archive, then its sha256 sidecar, each renamed into place when complete."""
+    path = os.path.join(directory, f"{name}_epoch{epoch}.pt")
+    was_training = model.training
+    model.eval()
+    g_in, g_out = export_model.golden(model, len(names), seed, golden_rows)
+    meta = export_model.metadata(name, epoch, names, output_names, schema_hash(specs), g_in, g_out)
+    meta["training"] = extra
+    write_atomically(path, lambda tmp: export_model.save(model, tmp, json.dumps(meta)))
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+
+    def sidecar(tmp):
+        with open(tmp, "w") as f:
+            f.write(f"{digest}  {os.path.basename(path)}\n")
+
+    write_atomically(path + ".sha256", sidecar)
+    model.train(was_training)
+    return path
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features", required=True, help="CSV from tickinfer-replay --dump-features")
     parser.add_argument("--config", required=True, help="the feature config the CSV was dumped with")
-    parser.add_argument("--out", required=True, help="TorchScript archive to write")
+    parser.add_argument("--out", help="TorchScript archive to write at the end (needed unless --checkpoint-dir)")
+    parser.add_argument("--checkpoint-dir", help="also write DIR/NAME_epochN.pt (+ .sha256) after every epoch")
+    parser.add_argument("--epoch-pause", type=float, default=0.0,
+                        help="seconds to wait after each epoch's checkpoint (to watch a serving process take them)")
     parser.add_argument("--horizon", type=int, default=50, help="label: mid move over the next N events")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--hidden", type=int, default=32)
@@ -61,6 +106,10 @@ def main():
     parser.add_argument("--version", type=int, default=1, help="model version written to the metadata")
     parser.add_argument("--name", default="lobster_mlp")
     args = parser.parse_args()
+    if not args.out and not args.checkpoint_dir:
+        parser.error("give --out, --checkpoint-dir or both")
+    if args.checkpoint_dir and not os.path.isdir(args.checkpoint_dir):
+        sys.exit(f"{args.checkpoint_dir}: not a directory")
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -76,6 +125,8 @@ def main():
     x = x[:-k]
     split = int(0.7 * len(y))
     x_train, y_train, x_test, y_test = x[:split], y[:split], x[split:], y[split:]
+    golden_rows = x_test[:: max(1, len(x_test) // export_model.GOLDEN_ROWS)][: export_model.GOLDEN_ROWS].tolist()
+    output_names = [f"mid_move_bps_{k}"]
     mean, std = x_train.mean(axis=0), x_train.std(axis=0)
     std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
 
@@ -94,7 +145,13 @@ def main():
             loss.backward()
             optimiser.step()
             total += loss.item() * len(idx)
-        print(f"epoch {epoch + 1}/{args.epochs}: train mse {total / len(order):.4f}")
+        print(f"epoch {epoch + 1}/{args.epochs}: train mse {total / len(order):.4f}", flush=True)
+        if args.checkpoint_dir:
+            path = write_checkpoint(model, args.checkpoint_dir, args.name, epoch + 1, names, output_names, specs,
+                                    golden_rows, args.seed, {"epoch": epoch + 1, "train_mse": total / len(order)})
+            print(f"{path}: checkpoint of epoch {epoch + 1}", flush=True)
+            if args.epoch_pause > 0:
+                time.sleep(args.epoch_pause)
     model.eval()
 
     with torch.no_grad():
@@ -107,12 +164,12 @@ def main():
              "test_correlation": corr, "test_sign_accuracy_when_mid_moved": hit}
     print(json.dumps(stats))
 
-    golden_rows = x_test[:: max(1, len(x_test) // export_model.GOLDEN_ROWS)][: export_model.GOLDEN_ROWS]
-    g_in, g_out = export_model.golden(model, x.shape[1], args.seed, golden_rows.tolist())
-    meta = export_model.metadata(args.name, args.version, names, [f"mid_move_bps_{k}"], schema_hash(specs), g_in, g_out)
-    meta["training"] = stats  # extra field: the loader ignores it, people reading the archive do not
-    export_model.save(model, args.out, json.dumps(meta))
-    print(f"{args.out}: {args.name} v{args.version}, {len(names)} features, schema {schema_hash(specs)}")
+    if args.out:
+        g_in, g_out = export_model.golden(model, x.shape[1], args.seed, golden_rows)
+        meta = export_model.metadata(args.name, args.version, names, output_names, schema_hash(specs), g_in, g_out)
+        meta["training"] = stats  # extra field: the loader ignores it, people reading the archive do not
+        export_model.save(model, args.out, json.dumps(meta))
+        print(f"{args.out}: {args.name} v{args.version}, {len(names)} features, schema {schema_hash(specs)}")
     return 0
 
 

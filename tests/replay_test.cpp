@@ -763,6 +763,22 @@ TEST(ReplayApp, SymbolsFlagReplaysEverySymbolUnderItsOwnKeyAndReportsEachOne) {
             "composition)\n");
 }
 
+TEST(ReplayApp, ModelDirIsRefusedWithTheReasonWhenItCannotServe) {
+  TempDir dir;
+  const AppRun both = run_app(dir, "--events 10 --model-dir " + dir.file("") + " --model x.pt --quiet");
+  EXPECT_EQ(both.status, 1);
+  EXPECT_EQ(both.err, "tickinfer-replay: --model-dir serves a directory: not with --model\n");
+  const AppRun missing = run_app(dir, "--events 10 --model-dir " + dir.file("nowhere") + " --quiet");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_EQ(missing.err, "tickinfer-replay: " + dir.file("nowhere") + ": not a directory\n");
+  std::filesystem::create_directories(dir.file("ck"));
+  std::ofstream(dir.file("ck/model_epoch3.pt.tmp")) << "half written";  // never a checkpoint
+  const AppRun empty = run_app(dir, "--events 10 --model-dir " + dir.file("ck") + " --quiet");
+  EXPECT_EQ(empty.status, 1);
+  EXPECT_EQ(empty.err, "tickinfer-replay: " + dir.file("ck") +
+                           ": no checkpoint (NAME_epochN.pt or .onnx) within 0 s (--wait-for-model)\n");
+}
+
 TEST(ReplayApp, SweepReportsCapacityAndLatencyAtEachOfferedRate) {
   TempDir dir;
   const AppRun run = run_app(

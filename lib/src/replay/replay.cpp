@@ -150,6 +150,7 @@ struct FeedLoop {
   /// Event number i (counting from 0): false at the end of the source; else its features and ingest time (paced:
   /// its scheduled arrival; otherwise the moment before it was read).
   bool next(std::uint64_t i, std::vector<float>& features, std::int64_t& ingest_ns) {
+    if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) return false;
     const feed::Event* event;
     if (inverse_speed > 0) {
       event = source.read();

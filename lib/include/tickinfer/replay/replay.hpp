@@ -3,6 +3,7 @@
 // events, updates the book, computes features and submits; the pipeline's worker runs the model. Or, in direct
 // mode, the feed thread runs the model itself on each event (Predictor, the native engine): no queue hop.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +33,10 @@ struct ReplayOptions {
   /// exceeds any gap between events): batch composition, hence every float of every prediction, is then
   /// the same on every run. The tail is padded with throw-away requests.
   bool fixed_batches = false;
+  /// Set (e.g. by a SIGINT handler): the replay stops reading, as at the end of the source, and reports what it
+  /// replayed (every accepted event still completes). Read once per event (relaxed: a request to stop, it orders
+  /// nothing).
+  const std::atomic<bool>* stop = nullptr;
   /// Called on the feed thread about every 100 ms with the events so far (progress display).
   std::function<void(std::uint64_t events, std::uint64_t predicted)> progress;
 };
