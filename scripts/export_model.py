@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import zipfile
+from typing import Tuple
 
 # TorchScript serialises some class attributes in set order, which follows string hashing: a fixed hash
 # seed makes the archives byte-identical run to run. Re-exec before torch is imported (costs ~20 ms).
@@ -225,6 +226,36 @@ def save_weights(model: nn.Module, path: str) -> None:
     torch.save(dict(model.state_dict()), path)
 
 
+class GruTicks(nn.Module):
+    """A GRU over ticks, the sequence model a pipeline keeps state for per instrument: forward(x, h) -> (y, h')."""
+
+    def __init__(self, width: int, hidden: int):
+        super().__init__()
+        self.cell = nn.GRUCell(width, hidden)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        h_next = self.cell(x, h)
+        return self.head(h_next), h_next
+
+
+def export_sequence(out_dir, file_name, input_names, schema_hash, hidden=8, seed=7, name="gru"):
+    """A sequence model: metadata `state_names` (one per state float); golden rows packed as features then state in,
+    outputs then new state out (what tickinfer's runners stage and return per row)."""
+    torch.manual_seed(seed)
+    model = GruTicks(len(input_names), hidden).eval()
+    gen = torch.Generator().manual_seed(seed + 1000)
+    x = torch.randn(GOLDEN_ROWS, len(input_names), generator=gen)
+    h = torch.randn(GOLDEN_ROWS, hidden, generator=gen) * 0.5
+    with torch.no_grad():
+        y, h_next = model(x, h)
+    meta = metadata(name, 1, input_names, ["y0"], schema_hash, torch.cat([x, h], 1).tolist(),
+                    torch.cat([y, h_next], 1).tolist())
+    meta["state_names"] = [f"h{i}" for i in range(hidden)]
+    save(model, os.path.join(out_dir, file_name), json.dumps(meta))
+    return model
+
+
 def export_all(out_dir: str, input_names, schema_hash) -> None:
     common = dict(input_names=input_names, schema_hash=schema_hash)
     width = len(input_names)
@@ -239,6 +270,7 @@ def export_all(out_dir: str, input_names, schema_hash) -> None:
     export(out_dir, "nan_model.pt", "nan_model", version=1, seed=5, **common)
     export(out_dir, "throwing_model.pt", "throwing_model", version=1, seed=6, **common)
     export(out_dir, "no_metadata.pt", "mlp", seed=1, with_metadata=False, **common)
+    export_sequence(out_dir, "gru.pt", input_names, schema_hash)
 
     # Bad-metadata variants for the loader's error paths (each a valid TorchScript archive).
     export(out_dir, "bad_json.pt", "mlp", seed=1, raw_metadata='{"format_version": 1, "name": "mlp", ', **common)
@@ -338,7 +370,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", required=True, help="directory for the .pt files (created if missing)")
     parser.add_argument("--all", action="store_true", help="export every reference and test model")
-    parser.add_argument("--model", choices=sorted(ARCHITECTURES), help="export one architecture as NAME.pt")
+    parser.add_argument("--model", choices=sorted(ARCHITECTURES) + ["gru"],
+                        help="export one architecture as NAME.pt (gru: a sequence model, forward(x, h) -> (y, h'))")
     parser.add_argument("--version", type=int, default=1, help="model version written to the metadata")
     parser.add_argument("--seed", type=int, default=1, help="seed for weights and golden inputs")
     parser.add_argument("--schema", help='JSON file {"names": [...], "hash": "..."}')
@@ -356,8 +389,11 @@ def main() -> int:
         export_all(args.out_dir, input_names, schema_hash)
     else:
         file_name = args.output or (f"{args.model}.pt" if args.version <= 1 else f"{args.model}_v{args.version}.pt")
-        export(args.out_dir, file_name, args.model, version=args.version, seed=args.seed, input_names=input_names,
-               schema_hash=schema_hash)
+        if args.model == "gru":
+            export_sequence(args.out_dir, file_name, input_names, schema_hash, seed=args.seed)
+        else:
+            export(args.out_dir, file_name, args.model, version=args.version, seed=args.seed, input_names=input_names,
+                   schema_hash=schema_hash)
         print(os.path.join(args.out_dir, file_name))
     return 0
 

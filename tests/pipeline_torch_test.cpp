@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "tickinfer/error.hpp"
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/torchscript.hpp"
 #include "tickinfer/waiter.hpp"
@@ -83,6 +84,69 @@ TEST_P(PipelineOverModel, BatchedPredictionsEqualPerSampleForwardsWithinOneEMinu
 }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceModels, PipelineOverModel, ::testing::Values("mlp.pt", "deep.pt"));
+
+// A GRU over ticks (forward(x, h) -> (y, h')): the pipeline keeps h per key. Every key's predictions, batched with
+// the other keys' (and with its own repeated in a batch), equal that key's sequence run alone through LibTorch.
+TEST(PipelineOverSequenceModel, EachKeysBatchedPredictionsEqualItsSequenceRunAloneAtEveryBatchSize) {
+  auto model = load_torchscript(model_path("gru.pt"));
+  ASSERT_EQ(model->state_width(), 8u);
+  EXPECT_EQ(model->engine(), "libtorch");
+  EXPECT_NE(model->engine_note().find("a sequence model (forward(x, h) with state_names) runs on LibTorch"),
+            std::string::npos)
+      << model->engine_note();
+  const std::size_t width = model->input_width(), state = model->state_width();
+  constexpr std::size_t kKeys = 3, kRows = 96;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist;
+  std::vector<float> inputs(kRows * width);
+  for (auto& x : inputs) x = dist(rng);
+  const auto key_of = [](std::size_t r) { return static_cast<InstrumentKey>((r * r + r / 3) % kKeys); };
+  // Reference: one key at a time, one row at a time, its state carried by hand.
+  std::vector<float> expected(kRows);
+  std::vector<std::vector<float>> h(kKeys, std::vector<float>(state, 0.0f));
+  for (std::size_t r = 0; r < kRows; ++r) {
+    std::vector<float> packed(inputs.begin() + r * width, inputs.begin() + (r + 1) * width);
+    packed.insert(packed.end(), h[key_of(r)].begin(), h[key_of(r)].end());
+    const auto out = run_model(*model, packed, 1);
+    ASSERT_EQ(out.size(), 1 + state);
+    expected[r] = out[0];
+    h[key_of(r)].assign(out.begin() + 1, out.end());
+  }
+  for (const std::size_t max_batch : {1u, 4u, 32u}) {
+    PipelineConfig config;
+    config.keys = kKeys;
+    config.max_batch = max_batch;
+    config.max_delay_us = 10'000'000;  // whole batches (kRows is a multiple of each)
+    auto pipeline = Pipeline::create(config, std::make_shared<ModelSlot>(model), make_cpu_backend());
+    EXPECT_EQ(pipeline->state_width(), state);
+    Collected got(kRows);
+    auto producer = pipeline->make_producer();
+    for (std::size_t r = 0; r < kRows; ++r)
+      ASSERT_EQ(pipeline->submit(producer, key_of(r), std::span<const float>(&inputs[r * width], width), kNoDeadline,
+                                 {&Collected::on_result, &got, r}),
+                SubmitStatus::kAccepted);
+    const auto give_up = std::chrono::steady_clock::now() + 60s;
+    while (got.completed.load(std::memory_order_acquire) < kRows && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(got.completed.load(), kRows);
+    for (std::size_t r = 0; r < kRows; ++r) {
+      ASSERT_EQ(got.status[r].load(), static_cast<int>(ResultStatus::kOk) + 1) << "row " << r;
+      ASSERT_EQ(got.outputs[r].size(), 1u) << "the state stays inside the pipeline";
+      EXPECT_NEAR(got.outputs[r][0], expected[r], 1e-5f) << "max_batch " << max_batch << ", row " << r;
+    }
+  }
+  LoadOptions native;
+  native.engine = Engine::kNative;
+  try {
+    load_torchscript(model_path("gru.pt"), native);
+    FAIL() << "the native engine took a sequence model";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    EXPECT_EQ(std::string(e.what()), model_path("gru.pt") +
+                                         ": a sequence model (forward(x, h) with state_names) runs on LibTorch: the "
+                                         "native engine has no recurrent state");
+  }
+}
 
 TEST(PipelineOverModel, NanFromTheModelFailsOnlyThatRequest) {
   auto model = load_torchscript(model_path("nan_model.pt"));

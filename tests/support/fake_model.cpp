@@ -23,11 +23,20 @@ ModelMetadata fake_metadata(std::size_t width) {
 class FakeRunner : public Runner {
  public:
   FakeRunner(const FakeBackend& backend, std::size_t max_batch, std::size_t width)
-      : backend_(backend), width_(width), input_(max_batch * width), output_(max_batch * 2) {}
+      : backend_(backend), width_(width), input_(max_batch * width), output_(max_batch * 4) {}
 
   std::span<float> input(std::size_t rows) override { return {input_.data(), rows * width_}; }
 
   std::span<const float> run(const Model& model, std::size_t rows) override {
+    if (const auto* sequence = dynamic_cast<const FakeSequenceModel*>(&model)) {
+      backend_.forwards.fetch_add(1, std::memory_order_relaxed);
+      backend_.rows_run.fetch_add(rows, std::memory_order_relaxed);
+      if (model.packed_input_width() != width_) throw std::runtime_error("fake runner: wrong staged width");
+      for (std::size_t r = 0; r < rows; ++r)
+        if (input_[r * width_] == FakeModel::kThrowOn) throw std::runtime_error("fake sequence model refused a row");
+      for (std::size_t r = 0; r < rows; ++r) sequence->step(&input_[r * width_], &output_[r * 4]);
+      return {output_.data(), rows * 4};
+    }
     const auto& fake = dynamic_cast<const FakeModel&>(model);
     backend_.forwards.fetch_add(1, std::memory_order_relaxed);
     backend_.rows_run.fetch_add(rows, std::memory_order_relaxed);
@@ -69,6 +78,28 @@ void FakeModel::reference(const float* features, float* out) const {
   const float sum = std::accumulate(features, features + input_width(), 0.0f);
   out[0] = features[0] == kNanOn ? std::numeric_limits<float>::quiet_NaN() : sum * scale_ + offset_;
   out[1] = features[0];
+}
+
+namespace {
+ModelMetadata sequence_metadata(std::size_t width, std::vector<std::string> state_names) {
+  ModelMetadata m = fake_metadata(width);
+  m.name = "fake-sequence";
+  m.output_names = {"ewma", "count"};
+  m.state_names = std::move(state_names);
+  return m;
+}
+}  // namespace
+
+FakeSequenceModel::FakeSequenceModel(std::size_t width, std::uint64_t version, std::vector<std::string> state_names)
+    : Model(sequence_metadata(width, std::move(state_names)), version, "fake-sequence-v" + std::to_string(version)) {}
+
+void FakeSequenceModel::step(const float* in, float* out) const {
+  const float count = in[input_width()] + 1.0f;
+  const float ewma = 0.5f * in[input_width() + 1] + in[0];
+  out[0] = ewma;
+  out[1] = count;
+  out[2] = count;
+  out[3] = ewma;
 }
 
 std::unique_ptr<Runner> FakeBackend::make_runner(std::size_t max_batch, std::size_t input_width) const {

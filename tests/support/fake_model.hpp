@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tickinfer/model.hpp"
 #include "tickinfer/runner.hpp"
@@ -45,7 +46,17 @@ class FakeModel : public Model {
   mutable std::atomic<ThrowMode> throw_mode_{ThrowMode::kNone};  // relaxed: a test switch, orders nothing
 };
 
-/// Runs FakeModel; counts forwards and rows so tests can check batching.
+/// A sequence model for per-key state tests: state {count, ewma}; each row steps it (count' = count + 1,
+/// ewma' = 0.5 * ewma + features[0]) and outputs {ewma', count'}. The ewma depends on the order of a key's rows, so a
+/// reordered, shared or lost state shows. features[0] == FakeModel::kThrowOn makes the forward throw.
+class FakeSequenceModel : public Model {
+ public:
+  FakeSequenceModel(std::size_t width, std::uint64_t version, std::vector<std::string> state_names = {"count", "ewma"});
+  /// One step: `in` = features then state (input_width() + 2), `out` = outputs then new state (4 floats).
+  void step(const float* in, float* out) const;
+};
+
+/// Runs FakeModel and FakeSequenceModel; counts forwards and rows so tests can check batching.
 class FakeBackend : public Backend {
  public:
   std::unique_ptr<Runner> make_runner(std::size_t max_batch, std::size_t input_width) const override;

@@ -17,8 +17,10 @@ struct ModelMetadata {
   std::vector<std::string> input_names;            // one per feature, in order
   std::vector<std::string> output_names;           // one per output, in order
   std::string feature_schema_hash;                 // hash of the ordered feature list and its parameters
-  std::vector<std::vector<float>> golden_inputs;   // rows of input_names.size() values
-  std::vector<std::vector<float>> golden_outputs;  // rows of output_names.size() values
+  /// A sequence model's state per instrument ("state_names", optional): forward(x, h) -> (y, h'), h of this width.
+  std::vector<std::string> state_names;
+  std::vector<std::vector<float>> golden_inputs;   // rows of input_names.size() (+ state_names.size()) values
+  std::vector<std::vector<float>> golden_outputs;  // rows of output_names.size() (+ state_names.size()) values
 };
 
 inline constexpr int kMetadataFormatVersion = 1;
@@ -36,6 +38,12 @@ class Model {
   std::uint64_t version() const noexcept { return version_; }
   std::size_t input_width() const noexcept { return metadata_.input_names.size(); }
   std::size_t output_width() const noexcept { return metadata_.output_names.size(); }
+  /// A sequence model's state per instrument (forward(x, h) -> (y, h')), in floats; 0 for a stateless model.
+  std::size_t state_width() const noexcept { return metadata_.state_names.size(); }
+  /// What a Runner stages and returns per row: the features then the state in; the outputs then the new state out
+  /// (equal to input_width() / output_width() for a stateless model). Golden rows are packed the same way.
+  std::size_t packed_input_width() const noexcept { return input_width() + state_width(); }
+  std::size_t packed_output_width() const noexcept { return output_width() + state_width(); }
   /// Where it came from (file path or a test's label).
   const std::string& source() const noexcept { return source_; }
   /// The engine that runs it: "native" (a native plan validated at load) or "libtorch".

@@ -43,6 +43,13 @@ enum class Conflation : std::uint8_t {
                // for the newest; its slot is free again at once
 };
 
+/// What a sequence model's per-key state does when a new model version is published (PipelineConfig::state_on_swap).
+enum class StateOnSwap : std::uint8_t {
+  kCarry,  // kept when the new version has the same state names (the registry refuses other ones by default), else
+           // every key starts from zeros
+  kReset,  // every key starts from zeros on every swap
+};
+
 struct PipelineConfig {
   std::size_t feature_width = 0;                 // 0: take the model's input width
   std::size_t max_batch = 64;                    // rows per forward
@@ -63,6 +70,11 @@ struct PipelineConfig {
   bool deadline_admission = false;  // submit() rejects a request whose deadline the queue ahead of it cannot meet
   double admission_fill = 0.8;      // the share of the time left to its deadline the predicted queue wait may fill:
                                     // headroom for the estimate's error (stalls, a model swap); (0, 1]
+  /// A sequence model (Model::state_width() > 0, forward(x, h) -> (y, h')): the pipeline keeps h per key (zeros at
+  /// first), gathers it into each row and scatters the new state back after an Ok row (a failed row leaves it as it
+  /// was). Needs keyed submits (keys > 0; an unkeyed submit is kInvalid) and exactly one worker; two requests for a
+  /// key in one batch run in separate forwards, in order, so batched results equal each key's sequence run alone.
+  StateOnSwap state_on_swap = StateOnSwap::kCarry;
 };
 
 class Pipeline;
@@ -154,6 +166,13 @@ class Pipeline {
   void shutdown();
 
   std::size_t feature_width() const noexcept;
+  /// A sequence model's state per key, in floats (the model's at create()); 0: stateless.
+  std::size_t state_width() const noexcept;
+  /// Thread-safe, lock-free, never blocks. `key`'s state (or every key's) goes back to zeros before the next request
+  /// for it that the worker takes: every request submitted after this call returns starts from zeros (one submitted
+  /// concurrently may or may not). False for a stateless pipeline or a key >= config().keys.
+  bool reset_state(InstrumentKey key) noexcept;
+  bool reset_all_state() noexcept;
   const PipelineConfig& config() const noexcept;
   /// Thread-safe. Per-key breakdowns: metrics().key_snapshot() (allocates; on demand, not per request).
   const Metrics& metrics() const noexcept;

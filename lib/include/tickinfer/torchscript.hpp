@@ -44,6 +44,8 @@ struct LoadOptions {
   /// kInterfaceMismatch naming both. The registry fills them from the served version.
   std::vector<std::string> expected_input_names;
   std::vector<std::string> expected_output_names;
+  /// Set: the model's state names (a sequence model's; empty: stateless) must equal these (kInterfaceMismatch).
+  std::optional<std::vector<std::string>> expected_state_names;
   bool optimize_for_inference = true;  // freeze + optimize_for_inference (B=1: 9.3 us -> 6.5 us measured)
   /// Each runs a few forwards before the model is returned; every output of every run is checked: shape
   /// (kShapeMismatch), finite (kNonFiniteOutput), and each row equal to that row run alone (kNondeterministic).
@@ -63,8 +65,9 @@ struct LoadOptions {
 /// kNonFiniteOutput, kShapeMismatch, kNondeterministic, kModelError.
 std::shared_ptr<const Model> load_torchscript(const std::filesystem::path& path, const LoadOptions& options = {});
 
-/// Runs forward on `rows` x input_width inputs and returns rows x output_width outputs. Allocates;
-/// for tools and tests, not the hot path.
+/// Runs forward on `rows` x packed_input_width inputs and returns rows x packed_output_width outputs (a sequence
+/// model: each row its features then its state, back its outputs then its new state). Allocates; for tools and
+/// tests, not the hot path.
 std::vector<float> run_model(const Model& model, const std::vector<float>& inputs, std::size_t rows);
 
 struct CpuBackendOptions {

@@ -316,6 +316,20 @@ struct Pipeline::Impl {
   std::unique_ptr<std::atomic<std::uint32_t>[]> pending;
   std::atomic<std::size_t> live_producers{0};  // producers alive; checked by make_producer() when conflating
 
+  // A sequence model's per-key state (state_width > 0): keys x state_width floats, read and written only by the one
+  // worker. Resets: reset_requested[key] / reset_all_requested are bumped by reset_state(); the worker zeroes a key
+  // (all keys) before it next gathers it when its seen count differs. Relaxed: a reset is ordered before a later
+  // submit by that submit's enqueue (release) and the worker's dequeue (acquire), which is all the contract says.
+  const std::size_t state_width;
+  std::vector<float> state;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> reset_requested;
+  std::atomic<std::uint32_t> reset_all_requested{0};
+  std::vector<std::uint32_t> reset_seen;  // worker's
+  std::uint32_t reset_all_seen = 0;       // worker's
+  std::vector<std::uint32_t> key_segment;  // worker's: per key, the forward that last took it (duplicate keys split)
+  std::uint32_t segment = 0;
+  std::vector<std::string> served_state_names;  // worker's: the served model's (a swap compares them)
+
   // Polled results: every producer's rings, kept until the pipeline dies (a late result may still be pushed).
   Mutex rings_mutex;
   std::vector<std::unique_ptr<ProducerRings>> rings TICKINFER_GUARDED_BY(rings_mutex);
@@ -331,7 +345,7 @@ struct Pipeline::Impl {
   std::size_t started TICKINFER_GUARDED_BY(start_mutex) = 0;
   std::exception_ptr start_error TICKINFER_GUARDED_BY(start_mutex);
 
-  Impl(const PipelineConfig& cfg, std::size_t feature_width, std::shared_ptr<ModelSlot> slot,
+  Impl(const PipelineConfig& cfg, std::size_t feature_width, std::size_t state_floats, std::shared_ptr<ModelSlot> slot,
        std::shared_ptr<const Backend> be)
       : config(cfg),
         width(feature_width),
@@ -346,7 +360,15 @@ struct Pipeline::Impl {
         runner_rows(padded_rows_for[cfg.max_batch]),
         retry_budget(3 * static_cast<std::size_t>(std::bit_width(cfg.max_batch))),
         conflating(cfg.conflation != Conflation::kOff),
-        admission_fill_x256(static_cast<std::uint64_t>(std::lround(cfg.admission_fill * 256.0))) {
+        admission_fill_x256(static_cast<std::uint64_t>(std::lround(cfg.admission_fill * 256.0))),
+        state_width(state_floats) {
+    if (state_width > 0) {
+      state.assign(cfg.keys * state_width, 0.0f);
+      reset_requested = std::make_unique<std::atomic<std::uint32_t>[]>(cfg.keys);
+      for (std::size_t k = 0; k < cfg.keys; ++k) reset_requested[k].store(0, std::memory_order_relaxed);
+      reset_seen.assign(cfg.keys, 0);
+      key_segment.assign(cfg.keys, 0);
+    }
     if (conflating) {
       pending = std::make_unique<std::atomic<std::uint32_t>[]>(cfg.keys);
       // Relaxed: the workers that read them are started later (thread creation publishes these stores).
@@ -392,6 +414,22 @@ struct Pipeline::Impl {
   // then the callback or the producer's ring. `worker`: the completing worker, or 0 for the drain (workers joined).
   void complete(const Request& request, Result& result, std::size_t worker) noexcept;
   void warm_up(Runner& runner, const Model& model);
+  // The worker's view of `key`'s state, zeroed first when a reset_state() for it is pending.
+  float* key_state(InstrumentKey key) noexcept {
+    float* s = state.data() + std::size_t{key} * state_width;
+    const std::uint32_t wanted = reset_requested[key].load(std::memory_order_relaxed);
+    if (wanted != reset_seen[key]) {
+      std::fill(s, s + state_width, 0.0f);
+      reset_seen[key] = wanted;
+    }
+    return s;
+  }
+  void next_segment() noexcept {
+    if (++segment == 0) {  // wrapped: forget every key's mark
+      std::fill(key_segment.begin(), key_segment.end(), 0u);
+      segment = 1;
+    }
+  }
   void pin(std::size_t index) const;
   void drain_cancelled();
 };
@@ -413,8 +451,18 @@ std::unique_ptr<Pipeline> Pipeline::create(const PipelineConfig& config, std::sh
     throw Error(ErrorCode::kWidthMismatch,
                 "pipeline: model " + model->source() + " has " + std::to_string(model->output_width()) +
                     " outputs, the latest-prediction store holds " + std::to_string(config.latest->output_width()));
+  const std::size_t state_width = model->state_width();
+  if (state_width > 0 && config.keys == 0)
+    throw Error(ErrorCode::kInvalidConfig, "pipeline: " + model->source() +
+                                               " is a sequence model (state per instrument): it needs keyed submits "
+                                               "(PipelineConfig::keys > 0)");
+  if (state_width > 0 && config.workers != 1)
+    throw Error(ErrorCode::kInvalidConfig, "pipeline: " + model->source() +
+                                               " is a sequence model: a key's ticks run in order on one worker, so "
+                                               "workers must be 1");
 
-  auto impl = std::make_unique<Impl>(config, width, std::move(models), std::move(backend));
+  auto impl = std::make_unique<Impl>(config, width, state_width, std::move(models), std::move(backend));
+  impl->served_state_names = model->metadata().state_names;
   Impl* raw = impl.get();
   for (std::size_t i = 0; i < config.workers; ++i) raw->workers.emplace_back([raw, i] { raw->worker_main(i); });
   std::exception_ptr error;
@@ -480,12 +528,16 @@ Producer Pipeline::make_producer(const ProducerOptions& options) {
 
 SubmitStatus Pipeline::submit(Producer& producer, std::span<const float> features, std::int64_t deadline_ns,
                               const Completion& completion) noexcept {
+  if (impl_->state_width > 0) {  // a sequence model's state is per key
+    ProducerCounters::bump(producer.state_->counters.invalid);
+    return SubmitStatus::kInvalid;
+  }
   return impl_->submit(producer, kNoKey, features, deadline_ns, completion, 0);
 }
 
 SubmitStatus Pipeline::submit(Producer& producer, InstrumentKey key, std::span<const float> features,
                               std::int64_t deadline_ns, const Completion& completion, std::int64_t event_ns) noexcept {
-  if (key != kNoKey && key >= impl_->config.keys) {
+  if ((key != kNoKey && key >= impl_->config.keys) || (key == kNoKey && impl_->state_width > 0)) {
     ProducerCounters::bump(producer.state_->counters.invalid);
     return SubmitStatus::kInvalid;
   }
@@ -674,7 +726,7 @@ void Pipeline::Impl::start_worker(std::size_t index, std::unique_ptr<Runner>& ru
                                   std::shared_ptr<const Model>& model, std::uint64_t& generation, EngineKind& engine) {
   pin(index);
   try {
-    runner = backend->make_runner(runner_rows, width);
+    runner = backend->make_runner(runner_rows, width + state_width);  // a sequence model: features, then state
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -814,10 +866,15 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
       std::span<float> input = b.runner.input(rows);
       float* row = input.data();
       for (std::size_t i = begin; i < end; ++i) {
-        std::memcpy(row, arena.data() + std::size_t{b.slots[b.live[i]]} * width, width * sizeof(float));
+        const std::uint32_t slot = b.slots[b.live[i]];
+        std::memcpy(row, arena.data() + std::size_t{slot} * width, width * sizeof(float));
         row += width;
+        if (state_width > 0) {  // gather: the key's state after its features
+          std::memcpy(row, key_state(requests[slot].key), state_width * sizeof(float));
+          row += state_width;
+        }
       }
-      std::fill(row, input.data() + rows * width, 0.0f);
+      std::fill(row, input.data() + rows * (width + state_width), 0.0f);
       start = now_ns();
       if (!is_retry) b.stats.batch_formation.record_exclusive(start - formation_start_ns);
       outputs = b.runner.run(*b.model, rows);
@@ -847,10 +904,12 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
   }
 
   const std::size_t out_width = b.model->output_width();
+  // Rows come back packed: a sequence model's outputs, then its new state (checked finite too).
+  const std::size_t out_stride = out_width + state_width;
   const std::uint64_t version = b.model->version();
   auto row_is_finite = [&](std::size_t i) {
-    const float* v = outputs.data() + (i - begin) * out_width;
-    return std::all_of(v, v + out_width, [](float x) { return std::isfinite(x); });
+    const float* v = outputs.data() + (i - begin) * out_stride;
+    return std::all_of(v, v + out_stride, [](float x) { return std::isfinite(x); });
   };
   // Counted before the rows complete, so a snapshot taken after a result arrived includes it.
   if (failed) {
@@ -877,8 +936,10 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
       result.status = ResultStatus::kModelError;
       result.error = b.error;
     } else if (row_is_finite(i)) {
-      result.outputs = outputs.subspan((i - begin) * out_width, out_width);
+      result.outputs = outputs.subspan((i - begin) * out_stride, out_width);
       result.status = ResultStatus::kOk;
+      if (state_width > 0)  // scatter: the key's new state, before its completion runs
+        std::memcpy(key_state(r.key), result.outputs.data() + out_width, state_width * sizeof(float));
     } else {
       result.status = ResultStatus::kModelError;
       result.error = "model output is not finite (NaN or Inf)";
@@ -899,6 +960,18 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
   if (models->refresh(model, generation)) {
     metrics.model_swaps_seen.add();
     engine = model ? engine_kind(model->engine()) : EngineKind::kNone;
+    if (state_width > 0 && model) {  // off the hot path: once per swap
+      const bool same = model->metadata().state_names == served_state_names;
+      if (!same || config.state_on_swap == StateOnSwap::kReset) std::fill(state.begin(), state.end(), 0.0f);
+      served_state_names = model->metadata().state_names;
+    }
+  }
+  if (state_width > 0) {
+    const std::uint32_t all = reset_all_requested.load(std::memory_order_relaxed);
+    if (all != reset_all_seen) {
+      std::fill(state.begin(), state.end(), 0.0f);
+      reset_all_seen = all;
+    }
   }
 
   // Expired and superseded requests are not run; they still complete in queue order, to keep per-producer order.
@@ -928,7 +1001,24 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
     metrics.batches.add();
     if (model) {
       metrics.rows_by_engine[static_cast<std::size_t>(engine)].add(live_count);
-      forward_rows(b, 0, live_count, formation_start_ns, false);
+      if (state_width == 0) {
+        forward_rows(b, 0, live_count, formation_start_ns, false);
+      } else {
+        // A key twice in a batch: its second request must see the state its first one leaves, so the batch runs as
+        // consecutive forwards in which every key appears at most once (queue order kept).
+        std::size_t begin = 0;
+        next_segment();
+        for (std::size_t i = 0; i < live_count; ++i) {
+          const InstrumentKey key = requests[slots[live[i]]].key;
+          if (key_segment[key] == segment) {
+            forward_rows(b, begin, i, formation_start_ns, false);
+            begin = i;
+            next_segment();
+          }
+          key_segment[key] = segment;
+        }
+        forward_rows(b, begin, live_count, formation_start_ns, false);
+      }
       // Relaxed: a gauge for humans, orders nothing.
       metrics.model_version.store(model->version(), std::memory_order_relaxed);
     } else {
@@ -1005,6 +1095,19 @@ void Pipeline::shutdown() {
 }
 
 std::size_t Pipeline::feature_width() const noexcept { return impl_->width; }
+std::size_t Pipeline::state_width() const noexcept { return impl_->state_width; }
+
+bool Pipeline::reset_state(InstrumentKey key) noexcept {
+  if (impl_->state_width == 0 || key >= impl_->config.keys) return false;
+  impl_->reset_requested[key].fetch_add(1, std::memory_order_relaxed);  // see Impl::state
+  return true;
+}
+
+bool Pipeline::reset_all_state() noexcept {
+  if (impl_->state_width == 0) return false;
+  impl_->reset_all_requested.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
 const PipelineConfig& Pipeline::config() const noexcept { return impl_->config; }
 const Metrics& Pipeline::metrics() const noexcept { return impl_->metrics; }
 const ModelSlot& Pipeline::models() const noexcept { return *impl_->models; }

@@ -349,6 +349,7 @@ class CudaRunnerImpl final : public CudaRunner {
       refuse(model, "is loaded on " + torch_model->device().str() + "; load it with LoadOptions::device = \"" +
                         device_.str() + "\"");
     }
+    if (model.state_width() != 0) refuse(model, "is a sequence model (state_names): it runs on the CPU runner");
     if (model.input_width() != width_) {
       refuse(model, "has " + std::to_string(model.input_width()) + " input features, the runner stages " +
                         std::to_string(width_));

@@ -259,9 +259,11 @@ std::shared_ptr<Entry> ModelRegistry::Impl::load_entry(const Request& request, A
   }
   options.expected_input_names.clear();  // the served version's interface, unless a change is allowed
   options.expected_output_names.clear();
+  options.expected_state_names.reset();
   if (base && !config.allow_interface_change) {
     options.expected_input_names = base->model->metadata().input_names;
     options.expected_output_names = base->model->metadata().output_names;
+    options.expected_state_names = base->model->metadata().state_names;  // a pipeline's state width is fixed
   }
   // First half of the kind's loader: the file parsed and its metadata read, so its version is known.
   auto entry = std::make_shared<Entry>();

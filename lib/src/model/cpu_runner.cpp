@@ -71,7 +71,7 @@ class CpuRunner final : public Runner {
       throw std::runtime_error("cpu runner: " + model.source() + " is loaded on " + torch_model->device().str());
     }
     check_shape(model, rows);
-    const std::size_t out_width = model.output_width();
+    const std::size_t out_width = model.packed_output_width();  // a sequence model: outputs, then the new state
     const std::size_t count = rows * out_width;
     if (rows == 0) return {};
     // ATen applies its thread count to each thread lazily; make sure this (worker) thread has it before
@@ -109,9 +109,12 @@ class CpuRunner final : public Runner {
 
  private:
   void check_shape(const Model& model, std::size_t rows) const {
-    if (model.input_width() != width_) {
+    if (model.packed_input_width() != width_) {
       throw std::runtime_error("cpu runner: " + model.source() + " has " + std::to_string(model.input_width()) +
-                               " input features, the runner stages " + std::to_string(width_));
+                               " input features" +
+                               (model.state_width() ? " + " + std::to_string(model.state_width()) + " of state"
+                                                    : std::string()) +
+                               ", the runner stages " + std::to_string(width_));
     }
     if (rows > max_batch_)
       throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " +

@@ -29,12 +29,31 @@ class TorchModel final : public Model, public native::HasNativePlan {
   const torch::jit::Module& module() const noexcept { return module_; }
   c10::Device device() const noexcept { return device_; }
 
-  /// Hot path: `stack` holds [input tensor] on entry and [output] on return. Skips Method's argument
-  /// normalisation (checked once at load) and, with a reserved stack, allocates nothing of ours.
-  /// The caller holds c10::InferenceMode. Throws whatever forward throws.
+  /// Hot path: `stack` holds [input tensor] on entry and [output] on return, both packed (Model::packed_input_width:
+  /// a sequence model's rows carry their state after the features, and come back with the new state after the
+  /// outputs: forward(x, h) -> (y, h') is called on views and its results concatenated). Skips Method's argument
+  /// normalisation (checked once at load) and, with a reserved stack, allocates nothing of ours for a stateless
+  /// model. The caller holds c10::InferenceMode. Throws whatever forward throws.
   void run(torch::jit::Stack& stack) const {
-    stack.insert(stack.begin(), c10::IValue(module_._ivalue()));
+    if (state_width() == 0) {
+      stack.insert(stack.begin(), c10::IValue(module_._ivalue()));
+      forward_->run(stack);
+      return;
+    }
+    const at::Tensor packed = std::move(stack.back()).toTensor();
+    stack.clear();
+    const auto features = static_cast<std::int64_t>(input_width()), state = static_cast<std::int64_t>(state_width());
+    stack.emplace_back(module_._ivalue());
+    stack.emplace_back(packed.narrow(1, 0, features));
+    stack.emplace_back(packed.narrow(1, features, state));
     forward_->run(stack);
+    if (stack.size() != 1 || !stack.back().isTuple()) throw std::runtime_error(source() + ": forward did not return a tuple");
+    const auto tuple = std::move(stack.back()).toTuple();
+    stack.clear();
+    const auto& elements = tuple->elements();
+    if (elements.size() != 2 || !elements[0].isTensor() || !elements[1].isTensor())
+      throw std::runtime_error(source() + ": forward did not return (outputs, state)");
+    stack.emplace_back(at::cat({elements[0].toTensor(), elements[1].toTensor()}, 1));
   }
 
   /// Allocating convenience for loading, tests and tools: runs under InferenceMode, returns the output

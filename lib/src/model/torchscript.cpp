@@ -120,19 +120,31 @@ std::vector<std::vector<float>> rows_field(const json& golden, const char* key, 
 
 // ---- archive ----
 
-void check_forward_signature(const torch::jit::Module& module, const std::string& source) {
+void check_forward_signature(const torch::jit::Module& module, const ModelMetadata& meta, const std::string& source) {
   const auto method = module.find_method("forward");
   if (!method) throw Error(ErrorCode::kNotTorchScript, source + ": the TorchScript module has no forward()");
   const c10::FunctionSchema& schema = method->function().getSchema();
   const auto& tensor = *c10::TensorType::get();
   const auto& args = schema.arguments();
   const auto& returns = schema.returns();
-  if (args.size() != 2 || !args[1].type()->isSubtypeOf(tensor) || returns.size() != 1 ||
-      !returns[0].type()->isSubtypeOf(tensor)) {
+  auto is_tensor = [&](const c10::TypePtr& type) { return type->isSubtypeOf(tensor); };
+  bool ok;
+  if (meta.state_names.empty()) {
+    ok = args.size() == 2 && is_tensor(args[1].type()) && returns.size() == 1 && is_tensor(returns[0].type());
+  } else {
+    const auto tuple = returns.size() == 1 ? returns[0].type()->cast<c10::TupleType>() : nullptr;
+    ok = args.size() == 3 && is_tensor(args[1].type()) && is_tensor(args[2].type()) && tuple &&
+         tuple->elements().size() == 2 && is_tensor(tuple->elements()[0]) && is_tensor(tuple->elements()[1]);
+  }
+  if (!ok) {
     std::ostringstream signature;
     signature << schema;
     throw Error(ErrorCode::kUnsupported,
-                source + ": forward must take one Tensor and return one Tensor, it is " + signature.str());
+                source + (meta.state_names.empty()
+                              ? ": forward must take one Tensor and return one Tensor, it is "
+                              : ": a model with state_names must have forward(x: Tensor, h: Tensor) -> "
+                                "Tuple[Tensor, Tensor], it is ") +
+                    signature.str());
   }
 }
 
@@ -168,14 +180,30 @@ void check_interface(const ModelMetadata& meta, const std::string& source, const
   if (!options.expected_output_names.empty() && meta.output_names != options.expected_output_names) {
     differ("outputs", meta.output_names, options.expected_output_names);
   }
+  if (options.expected_state_names && meta.state_names != *options.expected_state_names) {
+    if (meta.state_names.empty() || options.expected_state_names->empty()) {
+      throw Error(ErrorCode::kInterfaceMismatch,
+                  source + ": " + (meta.state_names.empty() ? "a stateless model" : "a sequence model") +
+                      " cannot replace a " + (meta.state_names.empty() ? "sequence" : "stateless") +
+                      " model; set RegistryConfig::allow_interface_change to accept the change");
+    }
+    differ("state names", meta.state_names, *options.expected_state_names);
+  }
 }
 
 bool same_value(float got, float reference, float tolerance) {
   return std::abs(got - reference) <= tolerance * std::max(1.0f, std::abs(reference));
 }
 
+// Output `column` of a packed row: an output, or (a sequence model) the new state after them.
+const std::string& packed_output_name(const ModelMetadata& meta, std::size_t column) {
+  return column < meta.output_names.size() ? meta.output_names[column]
+                                           : meta.state_names.at(column - meta.output_names.size());
+}
+
 std::string output_label(const ModelMetadata& meta, std::size_t row, std::size_t column) {
-  return "row " + std::to_string(row) + ", output " + std::to_string(column) + " ('" + meta.output_names[column] + "')";
+  const char* kind = column < meta.output_names.size() ? ", output " : ", new state ";
+  return "row " + std::to_string(row) + kind + std::to_string(column) + " ('" + packed_output_name(meta, column) + "')";
 }
 
 // Runs `input` ([batch, width]) and checks the result's shape and finiteness; returns it on the CPU.
@@ -188,14 +216,14 @@ torch::Tensor checked_forward(const internal::TorchModel& model, const torch::Te
   }
   output = output.to(torch::kCPU, torch::kFloat).contiguous();
   const std::int64_t rows = input.size(0);
-  const auto out_width = to_i64(model.output_width());
+  const auto out_width = to_i64(model.packed_output_width());
   if (output.dim() != 2 || output.size(0) != rows || output.size(1) != out_width) {
     throw Error(ErrorCode::kShapeMismatch, model.source() + ": " + when + ", forward returned shape " +
                                                shape_of(output) + ", expected [" + std::to_string(rows) + ", " +
                                                std::to_string(out_width) + "]");
   }
   const float* got = output.data_ptr<float>();
-  const std::size_t width = model.output_width();
+  const std::size_t width = model.packed_output_width();
   for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r) {
     for (std::size_t c = 0; c < width; ++c) {
       const float value = got[r * width + c];
@@ -213,10 +241,10 @@ void check_golden(const internal::TorchModel& model, float tolerance) {
   const ModelMetadata& meta = model.metadata();
   const std::size_t rows = meta.golden_inputs.size();
   if (rows == 0) return;
-  const std::size_t out_width = model.output_width();
+  const std::size_t out_width = model.packed_output_width();
   torch::Tensor output;
   try {
-    output = model.forward(rows_tensor(meta.golden_inputs, rows, model.input_width(), model.device()));
+    output = model.forward(rows_tensor(meta.golden_inputs, rows, model.packed_input_width(), model.device()));
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kModelError,
                 model.source() + ": forward failed on the golden inputs: " + torch_error_text(e));
@@ -233,8 +261,7 @@ void check_golden(const internal::TorchModel& model, float tolerance) {
     for (std::size_t c = 0; c < out_width; ++c) {
       const float value = got[r * out_width + c];
       const float expected = meta.golden_outputs[r][c];
-      const std::string where =
-          "golden row " + std::to_string(r) + ", output " + std::to_string(c) + " ('" + meta.output_names[c] + "')";
+      const std::string where = "golden " + output_label(meta, r, c);
       if (!std::isfinite(value)) {
         throw Error(ErrorCode::kNonFiniteOutput, model.source() + ": " + where + " is " + format_value(value) +
                                                      " (expected " + format_value(expected) + ")");
@@ -254,10 +281,10 @@ void check_golden(const internal::TorchModel& model, float tolerance) {
 std::vector<std::vector<float>> reference_rows(const internal::TorchModel& model, float tolerance) {
   const ModelMetadata& meta = model.metadata();
   const std::size_t rows = meta.golden_inputs.size();
-  const std::size_t out_width = model.output_width();
+  const std::size_t out_width = model.packed_output_width();
   std::vector<std::vector<float>> reference;
   if (rows == 0) return reference;
-  const auto input = rows_tensor(meta.golden_inputs, rows, model.input_width(), model.device());
+  const auto input = rows_tensor(meta.golden_inputs, rows, model.packed_input_width(), model.device());
   const auto first = checked_forward(model, input, "on the golden inputs");
   const auto second = checked_forward(model, input, "on the golden inputs, run again");
   const float* a = first.data_ptr<float>();
@@ -274,7 +301,7 @@ std::vector<std::vector<float>> reference_rows(const internal::TorchModel& model
   }
   for (std::size_t r = 0; r < rows; ++r) {
     const auto single =
-        checked_forward(model, rows_tensor({meta.golden_inputs[r]}, 1, model.input_width(), model.device()),
+        checked_forward(model, rows_tensor({meta.golden_inputs[r]}, 1, model.packed_input_width(), model.device()),
                         "at batch size 1 (golden row " + std::to_string(r) + " alone)");
     const float* got = single.data_ptr<float>();
     for (std::size_t c = 0; c < out_width; ++c) {
@@ -294,10 +321,10 @@ std::vector<std::vector<float>> reference_rows(const internal::TorchModel& model
 void warm_up(const internal::TorchModel& model, const std::vector<std::size_t>& batch_sizes,
              const std::vector<std::vector<float>>& reference, float tolerance) {
   const ModelMetadata& meta = model.metadata();
-  const std::size_t out_width = model.output_width();
+  const std::size_t out_width = model.packed_output_width();
   for (const std::size_t batch : batch_sizes) {
     if (batch == 0) continue;
-    const auto input = rows_tensor(meta.golden_inputs, batch, model.input_width(), model.device());
+    const auto input = rows_tensor(meta.golden_inputs, batch, model.packed_input_width(), model.device());
     const std::string when = "during warm-up at batch size " + std::to_string(batch);
     for (int run = 0; run < kWarmupRuns; ++run) {
       const auto output = checked_forward(model, input, when);
@@ -399,7 +426,7 @@ OpenedCheckpoint open_checkpoint(const Bytes& bytes, const std::string& source, 
   }
   opened.archive.module.eval();
   opened.archive.metadata = parse_metadata(extra_files[kMetadataFileName], source);
-  check_forward_signature(opened.archive.module, source);
+  check_forward_signature(opened.archive.module, opened.archive.metadata, source);
   opened.read_ns = now_ns() - start;
   return opened;
 }
@@ -483,7 +510,11 @@ LoadedCheckpoint finish_checkpoint(OpenedCheckpoint opened, const std::string& s
   // The native engine reads the module before any backend rewrite (from_torchscript freezes its own copy).
   std::optional<native::Graph> native_graph;
   std::string native_refusal;
-  if (options.engine != Engine::kLibTorch) {
+  if (options.engine != Engine::kLibTorch && !meta.state_names.empty()) {
+    native_refusal = source + ": a sequence model (forward(x, h) with state_names) runs on LibTorch: the native "
+                              "engine has no recurrent state";
+    if (options.engine == Engine::kNative) throw Error(ErrorCode::kUnsupported, native_refusal);
+  } else if (options.engine != Engine::kLibTorch) {
     if (!archive.device.is_cpu()) {
       if (options.engine == Engine::kNative)
         throw Error(ErrorCode::kUnsupported,
@@ -590,11 +621,16 @@ ModelMetadata parse_metadata(std::string_view json_text, const std::string& sour
   meta.version = version.get<std::uint64_t>();
   meta.input_names = names_field(doc, "input_names", source);
   meta.output_names = names_field(doc, "output_names", source);
+  if (doc.contains("state_names")) meta.state_names = names_field(doc, "state_names", source);
   meta.feature_schema_hash = string_field(doc, "feature_schema_hash", source, /*allow_empty=*/false);
   const json& golden = require(doc, "golden", source);
   if (!golden.is_object()) mistyped(source, "golden", "an object", golden);
-  meta.golden_inputs = rows_field(golden, "inputs", meta.input_names.size(), "input_names", source);
-  meta.golden_outputs = rows_field(golden, "outputs", meta.output_names.size(), "output_names", source);
+  // A sequence model's golden rows are packed: features then state in, outputs then new state out.
+  const std::size_t state = meta.state_names.size();
+  meta.golden_inputs = rows_field(golden, "inputs", meta.input_names.size() + state,
+                                  state ? "input_names + state_names" : "input_names", source);
+  meta.golden_outputs = rows_field(golden, "outputs", meta.output_names.size() + state,
+                                   state ? "output_names + state_names" : "output_names", source);
   if (meta.golden_inputs.size() != meta.golden_outputs.size()) {
     malformed(source, "field 'golden.inputs' has " + std::to_string(meta.golden_inputs.size()) +
                           " rows but 'golden.outputs' has " + std::to_string(meta.golden_outputs.size()));
@@ -614,7 +650,7 @@ std::vector<float> run_model(const Model& model, const std::vector<float>& input
   const auto* torch_model = dynamic_cast<const internal::TorchModel*>(&model);
   if (torch_model == nullptr)
     throw std::invalid_argument("run_model: " + model.source() + " is not a TorchScript model");
-  const std::size_t width = model.input_width();
+  const std::size_t width = model.packed_input_width();
   if (inputs.size() != rows * width) {
     throw std::invalid_argument("run_model: " + std::to_string(inputs.size()) + " values are not " +
                                 std::to_string(rows) + " rows of " + std::to_string(width));
@@ -631,7 +667,7 @@ std::vector<float> run_model(const Model& model, const std::vector<float>& input
     throw Error(ErrorCode::kModelError, model.source() + ": forward failed: " + torch_error_text(e));
   }
   output = output.to(torch::kCPU, torch::kFloat).contiguous();
-  const std::size_t count = rows * model.output_width();
+  const std::size_t count = rows * model.packed_output_width();
   if (output.dim() == 0 || output.size(0) != to_i64(rows) || static_cast<std::size_t>(output.numel()) != count) {
     throw Error(ErrorCode::kModelError, model.source() + ": forward returned shape " + shape_of(output) + " for " +
                                             std::to_string(rows) + " rows, expected " +
