@@ -11,12 +11,12 @@ namespace tickinfer {
 
 /// Written by scripts/export_model.py into the archive as the extra file "tickinfer.json".
 struct ModelMetadata {
-  int format_version = 0;                          // kMetadataFormatVersion
-  std::string name;                                // e.g. "mlp"
-  std::uint64_t version = 0;                       // e.g. the training epoch; results report it
-  std::vector<std::string> input_names;            // one per feature, in order
-  std::vector<std::string> output_names;           // one per output, in order
-  std::string feature_schema_hash;                 // hash of the ordered feature list and its parameters
+  int format_version = 0;                 // kMetadataFormatVersion
+  std::string name;                       // e.g. "mlp"
+  std::uint64_t version = 0;              // e.g. the training epoch; results report it
+  std::vector<std::string> input_names;   // one per feature, in order
+  std::vector<std::string> output_names;  // one per output, in order
+  std::string feature_schema_hash;        // hash of the ordered feature list and its parameters
   /// A sequence model's state per instrument ("state_names", optional): forward(x, h) -> (y, h'), h of this width.
   std::vector<std::string> state_names;
   std::vector<std::vector<float>> golden_inputs;   // rows of input_names.size() (+ state_names.size()) values

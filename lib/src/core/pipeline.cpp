@@ -324,8 +324,8 @@ struct Pipeline::Impl {
   std::vector<float> state;
   std::unique_ptr<std::atomic<std::uint32_t>[]> reset_requested;
   std::atomic<std::uint32_t> reset_all_requested{0};
-  std::vector<std::uint32_t> reset_seen;  // worker's
-  std::uint32_t reset_all_seen = 0;       // worker's
+  std::vector<std::uint32_t> reset_seen;   // worker's
+  std::uint32_t reset_all_seen = 0;        // worker's
   std::vector<std::uint32_t> key_segment;  // worker's: per key, the forward that last took it (duplicate keys split)
   std::uint32_t segment = 0;
   std::vector<std::string> served_state_names;  // worker's: the served model's (a swap compares them)

@@ -110,11 +110,10 @@ class CpuRunner final : public Runner {
  private:
   void check_shape(const Model& model, std::size_t rows) const {
     if (model.packed_input_width() != width_) {
-      throw std::runtime_error("cpu runner: " + model.source() + " has " + std::to_string(model.input_width()) +
-                               " input features" +
-                               (model.state_width() ? " + " + std::to_string(model.state_width()) + " of state"
-                                                    : std::string()) +
-                               ", the runner stages " + std::to_string(width_));
+      throw std::runtime_error(
+          "cpu runner: " + model.source() + " has " + std::to_string(model.input_width()) + " input features" +
+          (model.state_width() ? " + " + std::to_string(model.state_width()) + " of state" : std::string()) +
+          ", the runner stages " + std::to_string(width_));
     }
     if (rows > max_batch_)
       throw std::out_of_range("cpu runner: batch of " + std::to_string(rows) + " rows exceeds max_batch " +

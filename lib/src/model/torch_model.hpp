@@ -47,7 +47,8 @@ class TorchModel final : public Model, public native::HasNativePlan {
     stack.emplace_back(packed.narrow(1, 0, features));
     stack.emplace_back(packed.narrow(1, features, state));
     forward_->run(stack);
-    if (stack.size() != 1 || !stack.back().isTuple()) throw std::runtime_error(source() + ": forward did not return a tuple");
+    if (stack.size() != 1 || !stack.back().isTuple())
+      throw std::runtime_error(source() + ": forward did not return a tuple");
     const auto tuple = std::move(stack.back()).toTuple();
     stack.clear();
     const auto& elements = tuple->elements();

@@ -140,10 +140,10 @@ void check_forward_signature(const torch::jit::Module& module, const ModelMetada
     std::ostringstream signature;
     signature << schema;
     throw Error(ErrorCode::kUnsupported,
-                source + (meta.state_names.empty()
-                              ? ": forward must take one Tensor and return one Tensor, it is "
-                              : ": a model with state_names must have forward(x: Tensor, h: Tensor) -> "
-                                "Tuple[Tensor, Tensor], it is ") +
+                source +
+                    (meta.state_names.empty() ? ": forward must take one Tensor and return one Tensor, it is "
+                                              : ": a model with state_names must have forward(x: Tensor, h: Tensor) -> "
+                                                "Tuple[Tensor, Tensor], it is ") +
                     signature.str());
   }
 }
@@ -511,8 +511,9 @@ LoadedCheckpoint finish_checkpoint(OpenedCheckpoint opened, const std::string& s
   std::optional<native::Graph> native_graph;
   std::string native_refusal;
   if (options.engine != Engine::kLibTorch && !meta.state_names.empty()) {
-    native_refusal = source + ": a sequence model (forward(x, h) with state_names) runs on LibTorch: the native "
-                              "engine has no recurrent state";
+    native_refusal = source +
+                     ": a sequence model (forward(x, h) with state_names) runs on LibTorch: the native "
+                     "engine has no recurrent state";
     if (options.engine == Engine::kNative) throw Error(ErrorCode::kUnsupported, native_refusal);
   } else if (options.engine != Engine::kLibTorch) {
     if (!archive.device.is_cpu()) {

@@ -262,8 +262,9 @@ TorchArchive apply_weights(const TorchArchive& base, const NamedTensors& weights
   // registry's golden check then proves the frozen, optimised module reproduces them.
   const ModelMetadata& meta = result.metadata;
   if (!meta.state_names.empty())
-    throw Error(ErrorCode::kUnsupported, source + ": weights-only files for a sequence model (state_names) are not "
-                                                  "supported: ship the full TorchScript archive");
+    throw Error(ErrorCode::kUnsupported, source +
+                                             ": weights-only files for a sequence model (state_names) are not "
+                                             "supported: ship the full TorchScript archive");
   const std::size_t rows = meta.golden_inputs.size();
   const std::size_t width = meta.input_names.size();
   const std::size_t out_width = meta.output_names.size();

@@ -35,8 +35,9 @@ OpenedOnnx with_metadata(native::OnnxGraph onnx, const std::string& source) {
   }
   ModelMetadata meta = parse_metadata(onnx.metadata_json, source);
   if (!meta.state_names.empty())
-    throw Error(ErrorCode::kUnsupported, source + ": a sequence model (state_names) in ONNX is not supported: the "
-                                                  "native engine has no recurrent state (export it as TorchScript)");
+    throw Error(ErrorCode::kUnsupported, source +
+                                             ": a sequence model (state_names) in ONNX is not supported: the "
+                                             "native engine has no recurrent state (export it as TorchScript)");
   if (onnx.input_rank != 2) {
     throw Error(ErrorCode::kUnsupported, source + ": input '" + onnx.input_name + "' has rank " +
                                              std::to_string(onnx.input_rank) + ", not [batch, features]");
