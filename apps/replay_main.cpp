@@ -347,10 +347,11 @@ void print_summary(const tr::ReplayReport& r, const ti::Model& model, const std:
   std::printf("  model versions: %s\n", versions.empty() ? "none" : versions.c_str());
 }
 
-ti::PipelineConfig pipeline_config(const Options& opt, bool fixed, std::uint32_t symbols) {
+ti::PipelineConfig pipeline_config(const Options& opt, bool fixed, std::uint32_t symbols, bool sequence_model) {
   ti::PipelineConfig pc;
-  // Keyed by instrument when there are several, or to conflate (only the newest event of a symbol waits).
-  if (symbols > 1 || opt.conflate) pc.keys = symbols;
+  // Keyed by instrument when there are several, to conflate (only the newest event of a symbol waits), or for a
+  // sequence model (its state is per symbol).
+  if (symbols > 1 || opt.conflate || sequence_model) pc.keys = symbols;
   if (opt.conflate) pc.conflation = ti::Conflation::kSupersede;
   pc.max_batch = opt.max_batch;
   pc.max_delay_us = fixed ? 60'000'000 : opt.max_delay_us;
@@ -379,7 +380,8 @@ tr::ReplayReport replay_once(const Options& opt, const tr::SourceOptions& source
     return tr::run_replay_direct(*source, engine, predictor, ro);
   }
   auto pipeline =
-      ti::Pipeline::create(pipeline_config(opt, false, source->symbol_count()), slot, ti::make_cpu_backend());
+      ti::Pipeline::create(pipeline_config(opt, false, source->symbol_count(), slot->current()->state_width() > 0),
+                           slot, ti::make_cpu_backend());
   auto report = tr::run_replay(*source, engine, *pipeline, ro);
   pipeline->shutdown();
   return report;
@@ -597,7 +599,7 @@ int run(const Options& opt) {
     if (fixed && opt.conflate)
       throw ti::Error(ti::ErrorCode::kInvalidConfig,
                       "--conflate with --predictions needs --dynamic-batches (conflation changes batch composition)");
-    const ti::PipelineConfig pc = pipeline_config(opt, fixed, source->symbol_count());
+    const ti::PipelineConfig pc = pipeline_config(opt, fixed, source->symbol_count(), model->state_width() > 0);
     auto pipeline = ti::Pipeline::create(pc, slot, ti::make_cpu_backend());
     ro.fixed_batches = fixed;
     report = tr::run_replay(*source, engine, *pipeline, ro, &predictions, &timestamps);

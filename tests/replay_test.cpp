@@ -779,6 +779,35 @@ TEST(ReplayApp, ModelDirIsRefusedWithTheReasonWhenItCannotServe) {
                            ": no checkpoint (NAME_epochN.pt or .onnx) within 0 s (--wait-for-model)\n");
 }
 
+// A GRU (forward(x, h) -> (y, h')) replayed over four symbols: its state is kept per symbol, and the predictions
+// with batches of 64 across symbols equal those with batches of one (each symbol's sequence in order).
+TEST(ReplayApp, ASequenceModelKeepsItsStatePerSymbolAndBatchingAcrossSymbolsChangesNoPrediction) {
+  TempDir dir;
+  const std::string gru = kModels + "/replay_gru.pt";
+  const std::string common = "--model " + gru + " --events 4000 --symbols 4 --bursts 0.01 --quiet --predictions ";
+  const AppRun batched = run_app(dir, common + dir.file("b.csv") + " --max-batch 64 --json " + dir.file("b.json"));
+  ASSERT_EQ(batched.status, 0) << batched.err;
+  EXPECT_NE(batched.out.find(", engine libtorch: "), std::string::npos) << batched.out;
+  EXPECT_NE(batched.out.find("counts: ok 4000,"), std::string::npos) << batched.out;
+  const AppRun single = run_app(dir, common + dir.file("s.csv") + " --max-batch 1 --json " + dir.file("s.json"));
+  ASSERT_EQ(single.status, 0) << single.err;
+  std::ifstream a(dir.file("b.csv")), b(dir.file("s.csv"));
+  std::string la, lb;
+  std::getline(a, la), std::getline(b, lb);
+  ASSERT_EQ(la, "index,ts_ns,status,y0");
+  std::size_t rows = 0;
+  double worst = 0;
+  while (std::getline(a, la) && std::getline(b, lb)) {
+    const auto va = la.substr(la.rfind(',') + 1), vb = lb.substr(lb.rfind(',') + 1);
+    ASSERT_EQ(la.substr(0, la.rfind(',')), lb.substr(0, lb.rfind(','))) << "row " << rows;
+    worst = std::max(worst, std::abs(std::stod(va) - std::stod(vb)));
+    ++rows;
+  }
+  EXPECT_EQ(rows, 4000u);
+  EXPECT_LE(worst, 1e-5) << "batched across symbols vs one at a time";
+  EXPECT_NE(read_file(dir.file("b.json")).find("\"keys\": 4"), std::string::npos);
+}
+
 TEST(ReplayApp, SweepReportsCapacityAndLatencyAtEachOfferedRate) {
   TempDir dir;
   const AppRun run = run_app(

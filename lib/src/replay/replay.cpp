@@ -398,8 +398,14 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
     for (padding = pc.max_batch - accepted % pc.max_batch; report.padding_requests < padding;) {
       Completion completion = completion_base;
       completion.tag = kPaddingTag | report.padding_requests;
-      if (pipeline.submit(producer, features, kNoDeadline, completion) == SubmitStatus::kAccepted) {
+      // Keyed when the pipeline is (a sequence model takes keyed requests only): after the last event, key 0's state
+      // no longer matters.
+      const SubmitStatus status =
+          pipeline.submit(producer, pc.keys > 0 ? InstrumentKey{0} : kNoKey, features, kNoDeadline, completion);
+      if (status == SubmitStatus::kAccepted) {
         ++report.padding_requests;
+      } else if (status == SubmitStatus::kInvalid) {
+        throw Error(ErrorCode::kInvalidConfig, "replay: the pipeline refused the padding of the last fixed batch");
       } else {
         cpu_relax();
       }
