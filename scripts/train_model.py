@@ -12,7 +12,7 @@ plus metadata (feature names and schema hash of --config, golden vectors from te
 
 With --checkpoint-dir DIR it also writes a checkpoint at the end of every epoch, the way a serving process can
 take it mid-session: DIR/NAME_epochN.pt (version N) written under a .tmp name, flushed and renamed into place,
-then its sha256sum sidecar NAME_epochN.pt.sha256 the same way. A run that dies at epoch 49 keeps epochs 1-48;
+its sha256sum sidecar NAME_epochN.pt.sha256 renamed in just before it. A run that dies at epoch 49 keeps epochs 1-48;
 `tickinfer-replay --model-dir DIR` (or any CheckpointWatcher + ModelRegistry) serves each epoch as it lands.
 """
 
@@ -56,13 +56,12 @@ def load_features(path):
     return header[3:], data[:, 2], data[:, 3:].astype(np.float32)
 
 
-def write_atomically(path, write):
-    """write(tmp_path), fsync it, rename it to `path` (watchers ignore *.tmp), fsync the directory."""
-    tmp = path + ".tmp"
-    write(tmp)
-    with open(tmp, "rb+") as f:
+def fsync_path(path):
+    with open(path, "rb+") as f:
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+
+def fsync_dir(path):
     fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -70,23 +69,38 @@ def write_atomically(path, write):
         os.close(fd)
 
 
+def write_atomically(path, write):
+    """write(tmp_path), fsync it, rename it to `path` (watchers ignore *.tmp), fsync the directory."""
+    tmp = path + ".tmp"
+    write(tmp)
+    fsync_path(tmp)
+    os.replace(tmp, path)
+    fsync_dir(path)
+
+
 def write_checkpoint(model, directory, name, epoch, names, output_names, specs, golden_rows, seed, extra):
-    """One epoch's checkpoint: the archive, then its sha256 sidecar, each renamed into place when complete."""
+    """One epoch's checkpoint. The archive is written under a .tmp name and hashed there; its sha256sum sidecar is
+    renamed into place first, then the archive: a watcher sees the archive only complete, with its sidecar already
+    there to verify it (ChecksumPolicy kIfPresent and kRequire alike)."""
     path = os.path.join(directory, f"{name}_epoch{epoch}.pt")
     was_training = model.training
     model.eval()
     g_in, g_out = export_model.golden(model, len(names), seed, golden_rows)
     meta = export_model.metadata(name, epoch, names, output_names, schema_hash(specs), g_in, g_out)
     meta["training"] = extra
-    write_atomically(path, lambda tmp: export_model.save(model, tmp, json.dumps(meta)))
-    with open(path, "rb") as f:
+    tmp = path + ".tmp"
+    export_model.save(model, tmp, json.dumps(meta))
+    fsync_path(tmp)
+    with open(tmp, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
 
-    def sidecar(tmp):
-        with open(tmp, "w") as f:
+    def sidecar(sidecar_tmp):
+        with open(sidecar_tmp, "w") as f:
             f.write(f"{digest}  {os.path.basename(path)}\n")
 
     write_atomically(path + ".sha256", sidecar)
+    os.replace(tmp, path)
+    fsync_dir(path)
     model.train(was_training)
     return path
 

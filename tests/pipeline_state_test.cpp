@@ -149,6 +149,77 @@ TEST(SequenceState, ResetZeroesOneKeyOrEveryKeyBeforeTheRequestsSubmittedAfterIt
   EXPECT_EQ(one.pipeline->state_width(), 2u);
 }
 
+// The reset applies from the requests submitted after it, even when those before and after share a batch (and a
+// request already in flight when it comes keeps the state it gathered).
+TEST(SequenceState, AResetTakesEffectExactlyFromTheRequestsSubmittedAfterItWithinOneBatch) {
+  Rig rig(sequence_config(2, 8));  // one batch of 8: the worker waits for all of them
+  Outputs got(8);
+  ASSERT_EQ(rig.submit(0, 1.0f, got, 0), SubmitStatus::kAccepted);
+  ASSERT_EQ(rig.submit(0, 1.0f, got, 1), SubmitStatus::kAccepted);
+  ASSERT_EQ(rig.submit(1, 1.0f, got, 2), SubmitStatus::kAccepted);
+  EXPECT_TRUE(rig.pipeline->reset_state(0));
+  ASSERT_EQ(rig.submit(0, 1.0f, got, 3), SubmitStatus::kAccepted);
+  ASSERT_EQ(rig.submit(1, 1.0f, got, 4), SubmitStatus::kAccepted);
+  EXPECT_TRUE(rig.pipeline->reset_all_state());
+  ASSERT_EQ(rig.submit(0, 1.0f, got, 5), SubmitStatus::kAccepted);
+  ASSERT_EQ(rig.submit(1, 1.0f, got, 6), SubmitStatus::kAccepted);
+  ASSERT_EQ(rig.submit(0, 1.0f, got, 7), SubmitStatus::kAccepted);
+  ASSERT_TRUE(got.wait(8));
+  const float expected[8] = {1, 2, 1, 1, 2, 1, 1, 2};  // each request's count
+  for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(got.count[i], expected[i]) << "request " << i;
+  EXPECT_EQ(rig.pipeline->metrics().snapshot().batches, 1u);
+}
+
+// A row that throws in one forward of a split batch fails alone: the later forwards of the batch run as forwards,
+// not as retries of the failed one (they would otherwise spend its retry budget and fail unrun).
+TEST(SequenceState, AThrowingRowInOneForwardOfASplitBatchFailsAloneAndEveryOtherRowRuns) {
+  Rig rig(sequence_config(2, 64));  // two keys alternating: 32 forwards of 2 rows
+  Outputs got(64);
+  for (std::uint64_t i = 0; i < 64; ++i)
+    ASSERT_EQ(rig.submit(static_cast<InstrumentKey>(i % 2), i == 1 ? FakeModel::kThrowOn : 1.0f, got, i),
+              SubmitStatus::kAccepted);
+  ASSERT_TRUE(got.wait(64));
+  for (std::uint64_t i = 0; i < 64; ++i) {
+    ASSERT_EQ(got.status[i], i == 1 ? ResultStatus::kModelError : ResultStatus::kOk) << "request " << i;
+    if (i != 1) {
+      EXPECT_EQ(got.count[i], static_cast<float>(i % 2 == 0 ? i / 2 + 1 : i / 2)) << "request " << i;
+    }
+  }
+  const MetricsSnapshot m = rig.pipeline->metrics().snapshot();
+  EXPECT_EQ(m.ok, 63u);
+  EXPECT_EQ(m.model_errors, 1u);
+}
+
+// A published model whose state width differs cannot run on this pipeline's state: its requests fail with the
+// reason until a model that fits is back, and the state is still there for it.
+TEST(SequenceState, AModelWithAnotherStateWidthFailsItsRequestsWithTheReasonAndTheStateWaits) {
+  PipelineConfig config = sequence_config(1, 4);
+  config.max_delay_us = 0;
+  Rig rig(config);
+  Outputs got(3);
+  ASSERT_EQ(rig.submit(0, 1.0f, got, 0), SubmitStatus::kAccepted);
+  ASSERT_TRUE(got.wait(1));
+  rig.slot->publish(std::make_shared<FakeSequenceModel>(kWidth, 2, std::vector<std::string>{"count", "ewma", "x"}));
+  struct Failure {
+    std::string text;
+    std::atomic<int> done{0};
+    static void on_result(void* self, const Result& r) {
+      auto* e = static_cast<Failure*>(self);
+      e->text = std::string(r.error);
+      e->done.store(1, std::memory_order_release);
+    }
+  } failure;
+  const float features[kWidth] = {1, 0, 0};
+  ASSERT_EQ(rig.pipeline->submit(rig.producer, 0, features, kNoDeadline, {&Failure::on_result, &failure, 1}),
+            SubmitStatus::kAccepted);
+  ASSERT_TRUE(wait_until([&] { return failure.done.load(std::memory_order_acquire) == 1; }));
+  EXPECT_EQ(failure.text, "the model's state width differs from the pipeline's (fixed when it was created)");
+  rig.slot->publish(std::make_shared<FakeSequenceModel>(kWidth, 3));
+  ASSERT_EQ(rig.submit(0, 1.0f, got, 2), SubmitStatus::kAccepted);
+  ASSERT_TRUE(got.wait(2));
+  EXPECT_EQ(got.count[2], 1.0f) << "the names changed twice: the state started again from zeros";
+}
+
 TEST(SequenceState, ASwapCarriesTheStateWhenTheStateNamesMatchAndResetsItOtherwiseOrWhenAsked) {
   struct Case {
     StateOnSwap policy;

@@ -266,12 +266,16 @@ TEST(Replay, MultiSymbolPredictionsCsvIsIdenticalBetweenTwoRuns) {
 TEST(Replay, ConflationSupersedesQueuedEventsAndEverySymbolsLastEventIsPredicted) {
   ReplayOptions options;
   options.keep_predictions = true;
-  const Replayed run =
-      replay(symbols(40'000, 4, 0.01), kModels + "/replay_mlp.pt", options, keyed(4, Conflation::kSupersede));
+  // The worker waits up to 2 ms for a full batch it never gets (4 symbols, at most one queued each): meanwhile
+  // the feed replaces the queued events many times over, so supersession is certain, not a matter of speed.
+  PipelineConfig config = keyed(4, Conflation::kSupersede);
+  config.max_delay_us = 2000;
+  const Replayed run = replay(symbols(40'000, 4, 0.01), kModels + "/replay_mlp.pt", options, config);
   const ReplayReport& r = run.report;
   expect_counts_add_up(r);
   EXPECT_EQ(r.accepted, 40'000u);
   EXPECT_EQ(r.ok + r.superseded, 40'000u);
+  EXPECT_GT(r.superseded, 0u) << "nothing was conflated: the test proved nothing";
   EXPECT_EQ(r.superseded, r.pipeline.superseded);
   std::uint64_t superseded = 0;
   for (const auto& s : r.symbols) superseded += s.superseded;
@@ -304,6 +308,9 @@ TEST(Replay, AMultiSymbolSourceNeedsAKeyPerSymbolAndFixedBatchesDoNotConflate) {
             "replay: the source has 8 symbols: the pipeline needs keys >= 8 (PipelineConfig::keys), got 0");
   EXPECT_EQ(error_of(symbols(100, 8), keyed(4), {}),
             "replay: the source has 8 symbols: the pipeline needs keys >= 8 (PipelineConfig::keys), got 4");
+  EXPECT_EQ(error_of(symbols(100, 8), keyed(8, Conflation::kMerge), {}),
+            "replay: Conflation::kMerge never completes the requests it replaces, and the replay waits for every "
+            "event: use kSupersede");
   ReplayOptions fixed;
   fixed.fixed_batches = true;
   EXPECT_EQ(error_of(symbols(100, 8), keyed(8, Conflation::kSupersede), fixed),

@@ -83,6 +83,9 @@ struct Request {
   std::int64_t event_ns;  // the caller's event time (LatestStore); 0: enqueue_ns
   InstrumentKey key;
   bool superseded;  // conflation replaced it: complete with kSuperseded, do not run
+  // A sequence model: the reset counts (the key's, every key's) when it was submitted; the worker zeroes the state
+  // before gathering it for a request that carries a newer count than the one it last applied.
+  std::uint32_t reset_stamp, reset_all_stamp;
 };
 
 // Queue entries: a slot index (< 2^31: queue_capacity is validated), or, for a conflated request, kKeyToken | key.
@@ -317,14 +320,16 @@ struct Pipeline::Impl {
   std::atomic<std::size_t> live_producers{0};  // producers alive; checked by make_producer() when conflating
 
   // A sequence model's per-key state (state_width > 0): keys x state_width floats, read and written only by the one
-  // worker. Resets: reset_requested[key] / reset_all_requested are bumped by reset_state(); the worker zeroes a key
-  // (all keys) before it next gathers it when its seen count differs. Relaxed: a reset is ordered before a later
-  // submit by that submit's enqueue (release) and the worker's dequeue (acquire), which is all the contract says.
+  // worker. Resets: reset_state() bumps reset_requested[key] (reset_all_state(): reset_all_requested); submit()
+  // stamps each request with both counts, and the worker zeroes the key (every key) before gathering a request whose
+  // stamp is newer than the one it applied last, so a reset takes effect exactly from the requests submitted after
+  // it. Relaxed: the stamp is read on the thread that submits, after its own reset_state() (sequenced before), and
+  // travels to the worker inside the request (published by the enqueue's release, the dequeue's acquire).
   const std::size_t state_width;
   std::vector<float> state;
   std::unique_ptr<std::atomic<std::uint32_t>[]> reset_requested;
   std::atomic<std::uint32_t> reset_all_requested{0};
-  std::vector<std::uint32_t> reset_seen;   // worker's
+  std::vector<std::uint32_t> reset_seen;   // worker's: per key, the newest stamp applied
   std::uint32_t reset_all_seen = 0;        // worker's
   std::vector<std::uint32_t> key_segment;  // worker's: per key, the forward that last took it (duplicate keys split)
   std::uint32_t segment = 0;
@@ -414,13 +419,18 @@ struct Pipeline::Impl {
   // then the callback or the producer's ring. `worker`: the completing worker, or 0 for the drain (workers joined).
   void complete(const Request& request, Result& result, std::size_t worker) noexcept;
   void warm_up(Runner& runner, const Model& model);
-  // The worker's view of `key`'s state, zeroed first when a reset_state() for it is pending.
-  float* key_state(InstrumentKey key) noexcept {
-    float* s = state.data() + std::size_t{key} * state_width;
-    const std::uint32_t wanted = reset_requested[key].load(std::memory_order_relaxed);
-    if (wanted != reset_seen[key]) {
+  float* key_state(InstrumentKey key) noexcept { return state.data() + std::size_t{key} * state_width; }
+  // What `request` gathers: its key's state, zeroed first when it was submitted after a reset not applied yet.
+  // Stamps only grow (modulo 2^32: compared as a signed difference).
+  float* state_for(const Request& request) noexcept {
+    if (static_cast<std::int32_t>(request.reset_all_stamp - reset_all_seen) > 0) {
+      std::fill(state.begin(), state.end(), 0.0f);
+      reset_all_seen = request.reset_all_stamp;
+    }
+    float* s = key_state(request.key);
+    if (static_cast<std::int32_t>(request.reset_stamp - reset_seen[request.key]) > 0) {
       std::fill(s, s + state_width, 0.0f);
-      reset_seen[key] = wanted;
+      reset_seen[request.key] = request.reset_stamp;
     }
     return s;
   }
@@ -592,6 +602,10 @@ SubmitStatus Pipeline::Impl::submit(Producer& producer, InstrumentKey key, std::
   request.event_ns = event_ns;
   request.key = key;
   request.superseded = false;
+  if (state_width > 0) {  // key < keys here (a sequence model takes keyed requests only); see Impl::state
+    request.reset_stamp = reset_requested[key].load(std::memory_order_relaxed);
+    request.reset_all_stamp = reset_all_requested.load(std::memory_order_relaxed);
+  }
   std::memcpy(arena.data() + std::size_t{slot} * width, features.data(), width * sizeof(float));
   if (conflating && key != kNoKey) {
     // See "Memory ordering", conflation: acq_rel publishes this slot, and takes ownership of the one it replaces.
@@ -870,7 +884,7 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
         std::memcpy(row, arena.data() + std::size_t{slot} * width, width * sizeof(float));
         row += width;
         if (state_width > 0) {  // gather: the key's state after its features
-          std::memcpy(row, key_state(requests[slot].key), state_width * sizeof(float));
+          std::memcpy(row, state_for(requests[slot]), state_width * sizeof(float));
           row += state_width;
         }
       }
@@ -966,13 +980,6 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
       served_state_names = model->metadata().state_names;
     }
   }
-  if (state_width > 0) {
-    const std::uint32_t all = reset_all_requested.load(std::memory_order_relaxed);
-    if (all != reset_all_seen) {
-      std::fill(state.begin(), state.end(), 0.0f);
-      reset_all_seen = all;
-    }
-  }
 
   // Expired and superseded requests are not run; they still complete in queue order, to keep per-producer order.
   std::size_t live_count = 0;
@@ -999,7 +1006,13 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
   if (live_count > 0) {
     stats.record_batch_size(live_count);
     metrics.batches.add();
-    if (model) {
+    // A sequence model's state width is fixed when the pipeline is made (the runner stages it, the store holds it):
+    // a published model with another one cannot run here (the registry refuses it unless told otherwise).
+    const char* cannot_run = !model                                ? "no model is loaded"
+                             : model->state_width() != state_width ? "the model's state width differs from the "
+                                                                     "pipeline's (fixed when it was created)"
+                                                                   : nullptr;
+    if (cannot_run == nullptr) {
       metrics.rows_by_engine[static_cast<std::size_t>(engine)].add(live_count);
       if (state_width == 0) {
         forward_rows(b, 0, live_count, formation_start_ns, false);
@@ -1014,6 +1027,7 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
             forward_rows(b, begin, i, formation_start_ns, false);
             begin = i;
             next_segment();
+            b.retried = false;  // the next forward is a split's first, not a retry (the budget stays the batch's)
           }
           key_segment[key] = segment;
         }
@@ -1033,7 +1047,7 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
         result.tag = r.completion.tag;
         result.enqueue_ns = r.enqueue_ns;
         result.batch_start_ns = result.batch_end_ns = now;
-        result.error = "no model is loaded";
+        result.error = cannot_run;
         stats.end_to_end.record_exclusive(now - r.enqueue_ns);
         complete(r, result, index);
         b.next = live[i] + std::size_t{1};

@@ -18,6 +18,12 @@
 
 namespace tickinfer::internal {
 
+inline std::string shape_text(const at::Tensor& t) {
+  std::string text = "[";
+  for (std::int64_t d = 0; d < t.dim(); ++d) text.append(d ? ", " : "").append(std::to_string(t.size(d)));
+  return text.append("]");
+}
+
 /// A loaded (normally frozen and optimised) TorchScript module on one device. Immutable, so workers
 /// may run it concurrently: the JIT's graph executor is thread-safe for forward().
 class TorchModel final : public Model, public native::HasNativePlan {
@@ -54,7 +60,14 @@ class TorchModel final : public Model, public native::HasNativePlan {
     const auto& elements = tuple->elements();
     if (elements.size() != 2 || !elements[0].isTensor() || !elements[1].isTensor())
       throw std::runtime_error(source() + ": forward did not return (outputs, state)");
-    stack.emplace_back(at::cat({elements[0].toTensor(), elements[1].toTensor()}, 1));
+    const at::Tensor& y = elements[0].toTensor();
+    const at::Tensor& h = elements[1].toTensor();
+    // Each part its own width: a y one wider and an h one narrower would otherwise cat to the right total.
+    if (y.dim() != 2 || h.dim() != 2 || y.size(1) != static_cast<std::int64_t>(output_width()) || h.size(1) != state)
+      throw std::runtime_error(source() + ": forward returned outputs " + shape_text(y) + " and state " +
+                               shape_text(h) + ", expected [rows, " + std::to_string(output_width()) + "] and [rows, " +
+                               std::to_string(state) + "]");
+    stack.emplace_back(at::cat({y, h}, 1));
   }
 
   /// Allocating convenience for loading, tests and tools: runs under InferenceMode, returns the output

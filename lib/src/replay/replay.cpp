@@ -96,12 +96,15 @@ void pin_self(int core) {
                 "replay: cannot pin the feed thread to core " + std::to_string(core) + ": " + std::strerror(rc));
 }
 
-void wait_until(std::int64_t target_ns) {
+void wait_until(std::int64_t target_ns, const std::atomic<bool>* stop) {
   // Busy-wait, as a feed handler polling its NIC does: on a VM a sleeping thread's wake-up can take milliseconds,
-  // which paced latency (from the scheduled arrival) would count. Only gaps over 5 ms sleep, to 2 ms before.
-  constexpr std::int64_t kSleepOverNs = 5'000'000, kSpinNs = 2'000'000;
-  const std::int64_t now = now_ns();
-  if (target_ns - now > kSleepOverNs) std::this_thread::sleep_for(std::chrono::nanoseconds(target_ns - now - kSpinNs));
+  // which paced latency (from the scheduled arrival) would count. Only gaps over 5 ms sleep, to 2 ms before, in
+  // slices of at most 50 ms that look at `stop` (a recorded overnight gap must not ignore a SIGINT).
+  constexpr std::int64_t kSleepOverNs = 5'000'000, kSpinNs = 2'000'000, kSliceNs = 50'000'000;
+  for (std::int64_t left = target_ns - now_ns(); left > kSleepOverNs; left = target_ns - now_ns()) {
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) return;
+    std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(left - kSpinNs, kSliceNs)));
+  }
   while (now_ns() < target_ns) cpu_relax();
 }
 
@@ -157,7 +160,8 @@ struct FeedLoop {
       if (event == nullptr) return false;
       if (i == 0) start_ns = now_ns(), first_ts = event->ts_ns;
       ingest_ns = arrival_ns(start_ns, event->ts_ns - first_ts, inverse_speed);
-      wait_until(ingest_ns);
+      wait_until(ingest_ns, options.stop);
+      if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) return false;
     } else {
       ingest_ns = now_ns();
       event = source.read();
@@ -311,6 +315,10 @@ ReplayReport run_replay(MarketSource& source, features::FeatureEngine& engine, P
                                                " features, the pipeline expects " +
                                                std::to_string(pipeline.feature_width()));
   if (pc.workers != 1) throw Error(ErrorCode::kInvalidConfig, "replay: the pipeline must have exactly 1 worker");
+  if (pc.conflation == Conflation::kMerge)
+    throw Error(ErrorCode::kInvalidConfig,
+                "replay: Conflation::kMerge never completes the requests it replaces, and the replay waits for every "
+                "event: use kSupersede");
   const std::uint32_t symbols = source.symbol_count();
   if (symbols > 1 && pc.keys < symbols)
     throw Error(ErrorCode::kInvalidConfig, "replay: the source has " + std::to_string(symbols) +
