@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
@@ -618,9 +619,10 @@ int run(const Options& opt) {
   }
   bar.finish();
   extra["stopped_by_signal"] = g_stop.load();
+  std::optional<ti::RegistryMetricsSnapshot> dir_metrics;  // one snapshot: the report and the summary agree
   if (registry) {
     watcher->stop();
-    const ti::RegistryMetricsSnapshot rm = registry->metrics();
+    const ti::RegistryMetricsSnapshot& rm = dir_metrics.emplace(registry->metrics());
     extra["model_dir"] = {
         {"path", opt.model_dir}, {"initial", model_label},        {"swaps", rm.swaps},
         {"loaded", rm.loaded},   {"refused", rm.refused_total()}, {"served_version_at_end", rm.current_version}};
@@ -633,8 +635,8 @@ int run(const Options& opt) {
   if (g_stop.load())
     std::printf("  stopped by a signal after %llu events (every accepted one completed)\n",
                 static_cast<unsigned long long>(report.events));
-  if (registry) {
-    const ti::RegistryMetricsSnapshot rm = registry->metrics();
+  if (dir_metrics) {
+    const ti::RegistryMetricsSnapshot& rm = *dir_metrics;
     std::printf("  model dir %s: %llu checkpoints loaded, %llu swaps, %llu refused; serving version %llu at the end\n",
                 opt.model_dir.c_str(), static_cast<unsigned long long>(rm.loaded),
                 static_cast<unsigned long long>(rm.swaps), static_cast<unsigned long long>(rm.refused_total()),

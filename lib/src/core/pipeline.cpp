@@ -390,7 +390,8 @@ struct Pipeline::Impl {
     std::size_t count;
     const std::uint32_t* live;  // positions (into slots) of the rows to run, ascending
     const std::vector<std::uint8_t>& is_live;
-    std::string& error;  // the last failure's message (reserved: no allocation for usual lengths)
+    std::uint8_t* finite;  // per row of the forward being completed: its outputs (and new state) are finite
+    std::string& error;    // the last failure's message (reserved: no allocation for usual lengths)
     std::size_t worker = 0;
     EngineKind engine = EngineKind::kNone;  // the model's engine
     std::size_t next = 0;                   // next position to complete (completions follow queue order)
@@ -412,7 +413,7 @@ struct Pipeline::Impl {
   std::size_t run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model,
                         std::uint64_t& generation, EngineKind& engine, const std::uint32_t* slots, std::size_t count,
                         std::int64_t formation_start_ns, std::vector<std::uint8_t>& is_live,
-                        std::vector<std::uint32_t>& live, std::string& error);
+                        std::vector<std::uint8_t>& finite, std::vector<std::uint32_t>& live, std::string& error);
   bool forward_rows(Batch& b, std::size_t begin, std::size_t end, std::int64_t formation_start_ns, bool known_bad);
   void complete_expired_before(Batch& b, std::size_t position) noexcept;
   // Completes one request: its key (and per-key count, on `worker`'s stats), the LatestStore for a kOk keyed one,
@@ -538,16 +539,12 @@ Producer Pipeline::make_producer(const ProducerOptions& options) {
 
 SubmitStatus Pipeline::submit(Producer& producer, std::span<const float> features, std::int64_t deadline_ns,
                               const Completion& completion) noexcept {
-  if (impl_->state_width > 0) {  // a sequence model's state is per key
-    ProducerCounters::bump(producer.state_->counters.invalid);
-    return SubmitStatus::kInvalid;
-  }
   return impl_->submit(producer, kNoKey, features, deadline_ns, completion, 0);
 }
 
 SubmitStatus Pipeline::submit(Producer& producer, InstrumentKey key, std::span<const float> features,
                               std::int64_t deadline_ns, const Completion& completion, std::int64_t event_ns) noexcept {
-  if ((key != kNoKey && key >= impl_->config.keys) || (key == kNoKey && impl_->state_width > 0)) {
+  if (key != kNoKey && key >= impl_->config.keys) {
     ProducerCounters::bump(producer.state_->counters.invalid);
     return SubmitStatus::kInvalid;
   }
@@ -576,7 +573,8 @@ SubmitStatus Pipeline::Impl::submit(Producer& producer, InstrumentKey key, std::
                                     std::int64_t deadline_ns, const Completion& completion,
                                     std::int64_t event_ns) noexcept {
   ProducerCounters& counters = producer.state_->counters;
-  if (features.size() != width) {
+  // Wrong width, or no key for a sequence model (its state is per key).
+  if (features.size() != width || (key == kNoKey && state_width > 0)) {
     ProducerCounters::bump(counters.invalid);
     return SubmitStatus::kInvalid;
   }
@@ -759,7 +757,7 @@ void Pipeline::Impl::worker_main(std::size_t index) {
   std::uint64_t generation = 0;
   EngineKind engine = EngineKind::kNone;
   std::vector<std::uint32_t> batch(config.max_batch), live(config.max_batch);
-  std::vector<std::uint8_t> is_live(config.max_batch);
+  std::vector<std::uint8_t> is_live(config.max_batch), finite(config.max_batch);
   std::string error;
   error.reserve(512);
   moodycamel::ConsumerToken queue_token(queue);
@@ -831,7 +829,7 @@ void Pipeline::Impl::worker_main(std::size_t index) {
       }
     }
     const std::size_t rows = run_batch(index, *runner, model, generation, engine, batch.data(), count, formation_start,
-                                       is_live, live, error);
+                                       is_live, finite, live, error);
     // Per row run, not per request dequeued: expired ones cost next to nothing, and counting them would make an
     // overloaded queue look fast (admission would then admit more that expire).
     record_service_time(now_ns() - ready, rows);
@@ -930,7 +928,10 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
     metrics.model_errors.add(n);
   } else {
     std::uint64_t finite_rows = 0;
-    for (std::size_t i = begin; i < end; ++i) finite_rows += row_is_finite(i) ? 1 : 0;
+    for (std::size_t i = begin; i < end; ++i) {  // once per row: the completions below read the flag
+      b.finite[i - begin] = row_is_finite(i) ? 1 : 0;
+      finite_rows += b.finite[i - begin];
+    }
     if (finite_rows) metrics.ok.add(finite_rows);
     if (finite_rows < n) metrics.model_errors.add(n - finite_rows);
   }
@@ -949,7 +950,7 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
     if (failed) {
       result.status = ResultStatus::kModelError;
       result.error = b.error;
-    } else if (row_is_finite(i)) {
+    } else if (b.finite[i - begin] != 0) {
       result.outputs = outputs.subspan((i - begin) * out_stride, out_width);
       result.status = ResultStatus::kOk;
       if (state_width > 0)  // scatter: the key's new state, before its completion runs
@@ -967,8 +968,8 @@ bool Pipeline::Impl::forward_rows(Batch& b, std::size_t begin, std::size_t end, 
 std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::shared_ptr<const Model>& model,
                                       std::uint64_t& generation, EngineKind& engine, const std::uint32_t* slots,
                                       std::size_t count, std::int64_t formation_start_ns,
-                                      std::vector<std::uint8_t>& is_live, std::vector<std::uint32_t>& live,
-                                      std::string& error) {
+                                      std::vector<std::uint8_t>& is_live, std::vector<std::uint8_t>& finite,
+                                      std::vector<std::uint32_t>& live, std::string& error) {
   WorkerStats& stats = metrics.worker(index);
   // One acquire load per batch; the mutex (and the engine's name compared) only when a new model was published.
   if (models->refresh(model, generation)) {
@@ -999,7 +1000,7 @@ std::size_t Pipeline::Impl::run_batch(std::size_t index, Runner& runner, std::sh
   if (superseded) metrics.superseded.add(superseded);
   if (count - live_count > superseded) metrics.expired.add(count - live_count - superseded);
 
-  Batch b{runner, model.get(), stats, slots, count, live.data(), is_live, error};
+  Batch b{runner, model.get(), stats, slots, count, live.data(), is_live, finite.data(), error};
   b.worker = index;
   b.engine = engine;
   b.retries_left = retry_budget;
