@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "stop_signal.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
 #include "tickinfer/features/engine.hpp"
@@ -88,21 +89,10 @@ struct Options {
   double p99_target_us = 100.0;
 };
 
-// SIGINT / SIGTERM: stop reading, finish what was accepted, write the report (a second signal ends the process).
-std::atomic<bool> g_stop{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "a signal handler may only touch lock-free atomics");
-
-extern "C" void on_stop_signal(int signal) {
-  if (g_stop.exchange(true)) std::_Exit(128 + signal);
-}
-
-void install_stop_handlers() {
-  struct sigaction action = {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
+// SIGINT / SIGTERM (stop_signal.hpp): stop reading, finish what was accepted, write the report (a second signal ends
+// the process).
+using tickinfer::apps::g_stop;
+using tickinfer::apps::install_stop_handlers;
 
 // Exit statuses: 1 an error (bad option, unreadable or refused file, --on-error stop on a bad record),
 // 2 the data failed the input checks (nothing parsed, the stream was lost, too many parse issues).
@@ -681,7 +671,8 @@ int main(int argc, char** argv) {
                "direct mode: the feed thread runs the model on each event itself (native engine, no pipeline)");
   app.add_option("--config", opt.config, "feature config (TOML)");
   app.add_option("--symbol", opt.symbol,
-                 "symbol to replay (ITCH or multi-symbol captures); ITCH: A,B,C or * replays several at once");
+                 "symbol to replay (ITCH or captures); A,B,C or * replays several at once (ITCH, or captures of "
+                 "order-by-order events)");
   app.add_option("--events", opt.events, "synthetic feed: events")->check(CLI::Range(1ull, 1ull << 32));
   app.add_option("--seed", opt.seed, "synthetic feed: seed");
   app.add_option("--rate", opt.rate, "synthetic feed: recorded events per second");

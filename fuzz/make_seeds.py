@@ -5,6 +5,7 @@ market data is never copied into the repository; scripts/fuzz.sh adds excerpts o
 workspace has it. The weights seed needs torch (python3-torch). Deterministic: rerunning rewrites the same files.
 
   fuzz/make_seeds.py            # all targets
+  fuzz/make_seeds.py moldudp64  # only those named
 """
 import io
 import json
@@ -239,6 +240,46 @@ def http():
     write("http", "bad_field", "GET / HTTP/1.1\r\nno colon\r\n\r\n")
 
 
+def mold_packet(session, sequence, messages, count=None):
+    """A MoldUDP64 downstream packet: session (10 bytes), sequence (u64 BE), count (u16 BE), blocks."""
+    head = session.ljust(10, b" ") + struct.pack(">QH", sequence, len(messages) if count is None else count)
+    return head + b"".join(struct.pack(">H", len(m)) + m for m in messages)
+
+
+def mold_input(flags, datagrams):
+    """fuzz/moldudp64_fuzz.cpp's input: flags byte, then each datagram as a 2-byte LE length + its bytes."""
+    return bytes([flags]) + b"".join(struct.pack("<H", len(d)) + d for d in datagrams)
+
+
+def moldudp64():
+    ts = 34_200_000_000_000
+    msgs = [itch_head(b"S", 0, ts) + b"O",
+            itch_head(b"X", 1, ts + 1) + struct.pack(">QI", 10, 5),
+            itch_head(b"D", 1, ts + 2) + struct.pack(">Q", 12),
+            itch_head(b"E", 1, ts + 3) + struct.pack(">QIQ", 10, 20, 1),
+            itch_head(b"S", 0, ts + 4) + b"C"]
+    s = b"NASDAQ01"
+    write("moldudp64", "in_sequence", mold_input(1, [mold_packet(s, 1, []), mold_packet(s, 1, msgs[:3]),
+                                                     mold_packet(s, 4, msgs[3:]), mold_packet(s, 6, [], 0xFFFF)]))
+    write("moldudp64", "gap_duplicate_overlap",
+          mold_input(1, [mold_packet(s, 1, msgs[:2]), mold_packet(s, 5, msgs[:2]), mold_packet(s, 5, msgs[:2]),
+                         mold_packet(s, 4, msgs[:4]), mold_packet(s, 12, []), mold_packet(b"NASDAQ02", 1, msgs[:1])]))
+    write("moldudp64", "malformed_then_valid",
+          mold_input(1, [mold_packet(s, 1, msgs[:2], count=3),             # count past the blocks
+                         mold_packet(s, 1, msgs[:2])[:-4],                  # block overrun
+                         mold_packet(s, 1, msgs[:2]) + b"\x00",             # trailing byte
+                         mold_packet(s, 1, [msgs[0], b"", msgs[1]]),         # zero-length message
+                         mold_packet(s, 0, msgs[:1]),                       # sequence 0
+                         b"\x01" + mold_packet(s, 1, msgs[:1])[1:],         # session byte not printable
+                         mold_packet(s, 1, [])[:13],                        # short header
+                         mold_packet(s, 1, msgs)]))
+    write("moldudp64", "join_mid_stream", mold_input(0, [mold_packet(s, 1000, msgs[:2]), mold_packet(s, 1001, msgs),
+                                                         mold_packet(s, 999, msgs[:1])]))
+
+
+TARGETS = {"lobster": lobster, "tardis": tardis, "itch": itch, "moldudp64": moldudp64, "capture": capture,
+           "zip": zips, "feature_config": feature_config, "metadata": metadata, "weights": weights, "http": http}
+
 if __name__ == "__main__":
-    for fn in (lobster, tardis, itch, capture, zips, feature_config, metadata, weights, http):
-        fn()
+    for name in sys.argv[1:] or TARGETS:
+        TARGETS[name]()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets (fuzz/, docs/FUZZING.md) for SECONDS each (default 60), every target or those named:
 #   - libFuzzer (clang++-14, the Torch-free core instrumented with ASan+UBSan, build-fuzz/): lobster tardis itch
-#     capture zip feature_config, and onnx (the native engine's ONNX front end: libonnx and the core, no Torch).
+#     moldudp64 capture zip feature_config, onnx (the native engine's ONNX front end: libonnx and the core, no
+#     Torch) and infer_json (the KServe v2 inference request decoder of tickinfer::serve: nlohmann and the core).
 #     This build is also CI's clang -Wthread-safety -Werror check: of tickinfer_core, and of the Torch sources
 #     parsed with -fsyntax-only (tickinfer_torch_syntax_check, lib/CMakeLists.txt).
 #   - metadata, weights and http (the admin server's router calls the registry) need LibTorch, whose 1.13 headers
@@ -24,7 +25,7 @@ jobs=${TICKINFER_JOBS:-$(nproc)}
 rss_mb=${TICKINFER_FUZZ_RSS_MB:-2048}
 build=${TICKINFER_FUZZ_BUILD:-build-fuzz}
 torch_build=${TICKINFER_FUZZ_TORCH_BUILD:-build-asan}
-libfuzzer_targets=(lobster tardis itch capture zip feature_config onnx)
+libfuzzer_targets=(lobster tardis itch moldudp64 capture zip feature_config onnx infer_json)
 torch_targets=(metadata weights http)
 targets=("$@")
 ((${#targets[@]})) || targets=("${libfuzzer_targets[@]}" "${torch_targets[@]}")
@@ -79,6 +80,18 @@ elif target == "tardis":
 elif target == "itch":
     for p in glob.glob(data + "/itch*/*.itch"):
         put(os.path.basename(p), b"\x00" + open(p, "rb").read(8192))
+elif target == "moldudp64":  # the fixture's first 200 messages, 10 per datagram (fuzz/moldudp64_fuzz.cpp's input)
+    for p in glob.glob(data + "/itch*/*.itch"):
+        raw, msgs, pos = open(p, "rb").read(), [], 0
+        while pos + 2 <= len(raw) and len(msgs) < 200:
+            n = struct.unpack(">H", raw[pos:pos + 2])[0]
+            msgs.append(raw[pos:pos + 2 + n])
+            pos += 2 + n
+        out_bytes = b"\x01"
+        for i in range(0, len(msgs), 10):
+            d = b"TICKINFER " + struct.pack(">QH", 1 + i, len(msgs[i:i + 10])) + b"".join(msgs[i:i + 10])
+            out_bytes += struct.pack("<H", len(d)) + d
+        put(os.path.basename(p), out_bytes)
 PY
 }
 

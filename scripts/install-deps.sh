@@ -23,6 +23,9 @@ packages=(
   libzip-dev
   # scripts/plot_report.py: PNG plots of tickinfer-replay's JSON reports.
   python3-matplotlib
+  # The REST peer benchmark: scripts/peer_rest.py (FastAPI + uvicorn serving the TorchScript model over KServe v2
+  # JSON) and scripts/bench_rest.sh (wrk with scripts/wrk_infer.lua).
+  python3-fastapi uvicorn wrk
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@
 #include "tickinfer/model_slot.hpp"
 #include "tickinfer/pipeline.hpp"
 #include "tickinfer/registry.hpp"
+#include "tickinfer/runner.hpp"
 #include "tickinfer/torchscript.hpp"
 #include "tickinfer/waiter.hpp"
 
@@ -929,6 +931,172 @@ TEST(AdminServer, StopClosesOpenConnectionsAndIsIdempotent) {
   EXPECT_TRUE(client.closed_within(5s));
   b.server->stop();
   EXPECT_FALSE(Client(b.server->port()).connected()) << "nothing listens after stop()";
+}
+
+}  // namespace
+}  // namespace tickinfer
+
+// ---- inference: POST /v2/models/{m}/infer through the pipeline ----
+
+namespace tickinfer {
+namespace {
+
+// The Admin fixture's registry, a pipeline over its slot, and a server with inference on that pipeline.
+struct Inference {
+  explicit Inference(AdminServerConfig c = {}, bool with_infer = true) {
+    PipelineConfig pc;
+    pc.max_batch = 16;
+    pc.max_delay_us = 200;
+    pipeline = Pipeline::create(pc, admin.registry->slot(), make_cpu_backend());
+    c.log = [](const LogRecord&) {};
+    admin.server = AdminServer::start(
+        std::move(c),
+        {.pipeline = pipeline.get(), .registry = admin.registry.get(), .infer = with_infer ? pipeline.get() : nullptr});
+  }
+  ~Inference() { admin.server->stop(); }  // before the pipeline goes
+  std::size_t width() const { return admin.registry->slot()->current()->input_width(); }
+  static std::string body(std::size_t rows, std::size_t width, float scale = 0.1f) {
+    Json data = Json::array();
+    for (std::size_t i = 0; i < rows * width; ++i) data.push_back(scale * static_cast<float>(i % 17) - 0.5f);
+    return Json{
+        {"id", "req-7"},
+        {"inputs",
+         Json::array({Json{{"name", "features"}, {"shape", {rows, width}}, {"datatype", "FP32"}, {"data", data}}})}}
+        .dump();
+  }
+
+  Admin admin;
+  std::unique_ptr<Pipeline> pipeline;
+};
+
+TEST(AdminServerInfer, EachRowRunsThroughThePipelineAndTheAnswerIsKServeOutputs) {
+  Inference inf;
+  const std::size_t width = inf.width();
+  const std::string request = Inference::body(5, width);
+  const auto response = Client(inf.admin.server->port()).request("POST", "/v2/models/mlp/infer", {}, request);
+  ASSERT_TRUE(response.has_value());
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(response->header("content-type"), "application/json");
+  const Json answer = Json::parse(response->body);
+  EXPECT_EQ(answer["model_name"], "mlp");
+  EXPECT_EQ(answer["model_version"], "1");
+  EXPECT_EQ(answer["id"], "req-7");
+  ASSERT_EQ(answer["outputs"].size(), 1u);
+  const Json& out = answer["outputs"][0];
+  EXPECT_EQ(out["name"], "outputs");
+  EXPECT_EQ(out["datatype"], "FP32");
+  const auto model = inf.admin.registry->slot()->current();
+  EXPECT_EQ(out["shape"], Json({5, model->output_width()}));
+  // The same rows through the model directly, one at a time.
+  const Json in = Json::parse(request)["inputs"][0]["data"];
+  const auto backend = make_cpu_backend();  // outlives its runner
+  auto runner = backend->make_runner(1, width);
+  for (std::size_t r = 0; r < 5; ++r) {
+    const auto staged = runner->input(1);
+    for (std::size_t k = 0; k < width; ++k) staged[k] = in[r * width + k].get<float>();
+    const auto expected = runner->run(*model, 1);
+    for (std::size_t k = 0; k < model->output_width(); ++k)
+      EXPECT_NEAR(out["data"][r * model->output_width() + k].get<float>(), expected[k], 1e-5f) << "row " << r;
+  }
+  EXPECT_GE(inf.pipeline->metrics().snapshot().ok, 5u);
+}
+
+TEST(AdminServerInfer, BadRequestsAre400WithTheReasonAndNothingIsSubmitted) {
+  Inference inf;
+  const std::uint16_t port = inf.admin.server->port();
+  expect_error(Client(port).request("POST", "/v2/models/mlp/infer", {}, "{\"inputs\": ["), 400,
+               "malformed JSON at byte 13: parse error at line 1, column 13: syntax error while parsing value - "
+               "unexpected end of input; expected '[', '{', or a literal");
+  expect_error(Client(port).request("POST", "/v2/models/mlp/infer", {},
+                                    "{\"inputs\":[{\"name\":\"features\",\"shape\":[1,3],\"datatype\":\"FP32\","
+                                    "\"data\":[1,2,3]}]}"),
+               400, "input 'features' has shape [1, 3]: width 3, the model's is " + std::to_string(inf.width()));
+  std::string fp64 = Inference::body(1, inf.width());
+  fp64.replace(fp64.find("FP32"), 4, "FP64");
+  const auto refused = Client(port).request("POST", "/v2/models/mlp/infer", {}, fp64);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_NE(refused->body.find("FP64"), std::string::npos) << refused->body;
+  expect_error(Client(port).request("POST", "/v2/models/other/infer", {}, Inference::body(1, inf.width())), 404,
+               "unknown model 'other' (serving 'mlp')");
+  const auto get = Client(port).request("GET", "/v2/models/mlp/infer");
+  ASSERT_TRUE(get.has_value());
+  EXPECT_EQ(get->status, 405);
+  EXPECT_EQ(get->header("allow"), "POST");
+  EXPECT_EQ(inf.pipeline->metrics().snapshot().accepted, 0u);
+}
+
+TEST(AdminServerInfer, MoreRowsThanTheLimitAre400AndWithoutAnInferencePipelineTheEndpointIs404) {
+  AdminServerConfig c;
+  c.max_infer_rows = 4;
+  c.max_body_bytes = 1 << 20;
+  Inference inf(c);
+  const auto response =
+      Client(inf.admin.server->port()).request("POST", "/v2/models/mlp/infer", {}, Inference::body(5, inf.width()));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 400);
+  EXPECT_NE(response->body.find("5 rows"), std::string::npos) << response->body;
+
+  Inference off({}, /*with_infer=*/false);
+  expect_error(
+      Client(off.admin.server->port()).request("POST", "/v2/models/mlp/infer", {}, Inference::body(1, off.width())),
+      404, "inference is not enabled on this server");
+}
+
+TEST(AdminServerInfer, RowsThePipelineRefusesAreAnswered503AsShed) {
+  Inference inf;
+  inf.pipeline->shutdown();  // it refuses every submit from now on
+  expect_error(
+      Client(inf.admin.server->port()).request("POST", "/v2/models/mlp/infer", {}, Inference::body(3, inf.width())),
+      503, "3 of 3 rows shed: the pipeline's queue is full (overload)");
+}
+
+// Many keep-alive connections at once, each with inference requests in flight together: every answer is the
+// model's, none lost; the workers batch rows of different connections together.
+TEST(AdminServerInfer, AThousandConcurrentKeepAliveConnectionsEachGetTheirAnswers) {
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  const rlim_t wanted = 2 * 1000 + 256;  // client and server ends in this one process
+  if (files.rlim_cur < wanted && files.rlim_max >= wanted) {
+    files.rlim_cur = wanted;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  const int connections = files.rlim_cur >= wanted ? 1000 : static_cast<int>((files.rlim_cur - 256) / 2);
+  AdminServerConfig c;
+  c.max_connections = 1024;
+  c.threads = 2;
+  Inference inf(c);
+  const std::string request = Inference::body(2, inf.width());
+  std::string bytes =
+      "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(request.size()) +
+      "\r\n\r\n" + request;
+  constexpr int kThreads = 8, kRounds = 3;
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::unique_ptr<Client>> clients;
+      for (int i = t; i < connections; i += kThreads)
+        clients.push_back(std::make_unique<Client>(inf.admin.server->port()));
+      for (int round = 0; round < kRounds; ++round) {
+        for (auto& client : clients)
+          if (!client->send(bytes)) failed.fetch_add(1);
+        for (auto& client : clients) {
+          const auto response = client->read_response();
+          (response && response->status == 200 && response->body.find("\"shape\":[2,") != std::string::npos ? ok
+                                                                                                            : failed)
+              .fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(ok.load(), connections * kRounds) << connections << " connections";
+  const MetricsSnapshot m = inf.pipeline->metrics().snapshot();
+  EXPECT_EQ(m.ok, static_cast<std::uint64_t>(2 * connections * kRounds));
+  EXPECT_LT(m.batches, m.ok) << "rows of concurrent requests share batches";
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ namespace {
 using testing::CountNew;
 using testing::FakeBackend;
 using testing::FakeModel;
+using testing::FakeSequenceModel;
 using testing::scaled;
 using namespace std::chrono_literals;
 
@@ -174,6 +175,65 @@ TEST(PipelineApiAllocations, MergingSubmitsWithCallbacksAllocateNothing) {
   const MetricsSnapshot m = pipeline->metrics().snapshot();
   EXPECT_GT(m.merged, 0u) << "the run never merged: the merge path was not exercised";
   EXPECT_EQ(m.completed() + m.merged, m.accepted);
+}
+
+// A sequence model's per-key state: gathered into each row, scattered back, a key repeated in a batch run in a later
+// forward, resets stamped at submit. None of it allocates once warm.
+TEST(PipelineApiAllocations, SequenceModelStateGatherScatterSplitsAndResetsAllocateNothing) {
+  PipelineConfig config;
+  config.keys = kKeys;
+  config.max_batch = 32;  // > kKeys: most batches repeat keys and split
+  config.queue_capacity = 256;
+  config.idle = IdleStrategy::kSpinThenYield;
+  auto slot = std::make_shared<ModelSlot>(std::make_shared<FakeSequenceModel>(kWidth, 1));
+  auto backend = std::make_shared<FakeBackend>();
+  auto pipeline = Pipeline::create(config, slot, backend);
+  Producer producer = pipeline->make_producer({.result_ring = 1024});
+  auto run = [&](std::uint64_t n, Counts& c) {
+    PolledResult r;
+    float out[2];
+    auto poll_one = [&] {
+      if (!pipeline->poll(producer, r, out)) return false;
+      ++c.received;
+      if (r.status == ResultStatus::kOk) ++c.ok;
+      return true;
+    };
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (i % 1000 == 999) pipeline->reset_state(static_cast<InstrumentKey>(i % kKeys));
+      const float features[kWidth] = {static_cast<float>(i % 13), 0, 0, 0};
+      while (pipeline->submit(producer, static_cast<InstrumentKey>((i * 7) % kKeys), features, kNoDeadline,
+                              producer.polled(i)) != SubmitStatus::kAccepted) {
+        if (!poll_one()) std::this_thread::yield();
+      }
+      ++c.accepted;
+      while (poll_one()) {
+      }
+    }
+    const std::int64_t give_up = now_ns() + 60'000'000'000;
+    while (c.received < c.accepted) {
+      if (now_ns() > give_up) return false;
+      if (!poll_one()) std::this_thread::yield();
+    }
+    return true;
+  };
+  Counts warm;
+  ASSERT_TRUE(run(4000, warm));
+  Counts steady;
+  const std::uint64_t forwards_before = backend->forwards.load();
+  const MetricsSnapshot before = pipeline->metrics().snapshot();
+  std::size_t allocations = 0;
+  bool finished = false;
+  {
+    CountNew counter;
+    finished = run(scaled(40000, 4000), steady);
+    allocations = counter.calls();
+  }
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(allocations, 0u) << "the state's gather, scatter, split forwards or resets allocated";
+  EXPECT_EQ(steady.ok, steady.accepted);
+  const MetricsSnapshot after = pipeline->metrics().snapshot();
+  EXPECT_GT(backend->forwards.load() - forwards_before, after.batches - before.batches)
+      << "no batch repeated a key: the split path was not exercised";
 }
 
 }  // namespace

@@ -27,10 +27,11 @@ constexpr std::size_t kWidth = 3;
 
 // Each result's outputs by tag, written by the one worker and read after `done` (acquire).
 struct Outputs {
-  explicit Outputs(std::size_t n) : status(n), ewma(n), count(n) {}
+  explicit Outputs(std::size_t n) : status(n), version(n), ewma(n), count(n) {}
   static void on_result(void* self, const Result& r) {
     auto* o = static_cast<Outputs*>(self);
     o->status[r.tag] = r.status;
+    o->version[r.tag] = r.model_version;
     if (r.status == ResultStatus::kOk) {
       o->ewma[r.tag] = r.outputs[0];
       o->count[r.tag] = r.outputs[1];
@@ -41,6 +42,7 @@ struct Outputs {
     return wait_until([&] { return done.load(std::memory_order_acquire) == n; });
   }
   std::vector<ResultStatus> status;
+  std::vector<std::uint64_t> version;
   std::vector<float> ewma, count;
   std::atomic<std::size_t> done{0};
 };
@@ -104,6 +106,60 @@ TEST(SequenceState, BatchedResultsEqualEachKeyRunAloneAtEveryBatchSizeWithKeysRe
     if (max_batch > kKeys) {
       EXPECT_GT(rig.backend->forwards.load(), m.batches) << "a key repeated in a batch runs in a later forward";
     }
+  }
+}
+
+// A new version published mid-stream (each version computes differently), while a batch is forming: every batch runs
+// on one version, no request on an older version than one submitted before it, and the carried state makes each key's
+// results equal its sequence stepped alone through the versions that served it, at every batch size.
+TEST(SequenceState, BatchedResultsEqualEachKeyRunAloneAcrossAHotSwapAtEveryBatchSize) {
+  constexpr std::size_t kKeys = 5;
+  for (const std::size_t max_batch : {1u, 2u, 3u, 8u, 64u}) {
+    PipelineConfig config = sequence_config(kKeys, max_batch);
+    config.state_on_swap = StateOnSwap::kCarry;
+    Rig rig(config);
+    const std::size_t n = max_batch * (max_batch == 64 ? 6 : 40);
+    const std::size_t publish_at = n / 2 + 1, ran_before = publish_at / max_batch * max_batch;
+    Outputs got(n);
+    std::vector<InstrumentKey> key_of(n);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (i == publish_at) {  // once the whole batches before it ran: mid-batch, the batch still forming
+        ASSERT_TRUE(got.wait(ran_before));
+        rig.slot->publish(std::make_shared<FakeSequenceModel>(kWidth, 2));
+      }
+      key_of[i] = static_cast<InstrumentKey>((i * i + 3 * i) % kKeys);
+      ASSERT_EQ(rig.submit(key_of[i], feature_of(i), got, i), SubmitStatus::kAccepted);
+    }
+    ASSERT_TRUE(got.wait(n)) << "max_batch " << max_batch;
+    const FakeSequenceModel v1(kWidth, 1), v2(kWidth, 2);
+    std::vector<float> state(kKeys * 2, 0.0f);
+    std::uint64_t on_v2 = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(got.status[i], ResultStatus::kOk) << "max_batch " << max_batch << ", request " << i;
+      ASSERT_TRUE(got.version[i] == 1 || got.version[i] == 2) << got.version[i];
+      if (i > 0) {
+        ASSERT_GE(got.version[i], got.version[i - 1]) << "request " << i << " ran on an older version";
+      }
+      if (i < ran_before) {
+        ASSERT_EQ(got.version[i], 1u) << "request " << i << " ran before the publish";
+      }
+      if (i >= ran_before + max_batch) {
+        ASSERT_EQ(got.version[i], 2u) << "request " << i << " was submitted after the publish";
+      }
+      if (i % max_batch != 0) {
+        ASSERT_EQ(got.version[i], got.version[i - 1]) << "a batch mixed versions";
+      }
+      on_v2 += got.version[i] == 2;
+      const float in[kWidth + 2] = {feature_of(i), 0, 0, state[key_of[i] * 2], state[key_of[i] * 2 + 1]};
+      float out[4];
+      (got.version[i] == 1 ? v1 : v2).step(in, out);
+      state[key_of[i] * 2] = out[2];
+      state[key_of[i] * 2 + 1] = out[3];
+      ASSERT_EQ(got.ewma[i], out[0]) << "max_batch " << max_batch << ", request " << i << " of key " << key_of[i];
+      ASSERT_EQ(got.count[i], out[1]) << "max_batch " << max_batch << ", request " << i << " of key " << key_of[i];
+    }
+    EXPECT_GE(on_v2, n - ran_before - max_batch);
+    EXPECT_EQ(rig.pipeline->metrics().snapshot().ok, n);
   }
 }
 

@@ -261,6 +261,97 @@ TEST(Replay, MultiSymbolPredictionsCsvIsIdenticalBetweenTwoRuns) {
   EXPECT_TRUE(csv[0] == csv[1]) << "multi-symbol predictions differ between two runs with the same configuration";
 }
 
+// A capture of several symbols keeps the symbol table in key order: replayed with "*", each instrument has the key
+// and the book it had in the source, so the predictions CSV is the source's byte for byte.
+TEST(Replay, MultiSymbolCaptureReplaysWithEveryPredictionOfItsSource) {
+  TempDir dir;
+  {
+    auto source = MarketSource::open(symbols(10'000, 16, 0.002));
+    EXPECT_EQ(write_capture(*source, dir.file("many.cap")), 10'000u);
+  }
+  SourceOptions capture;
+  capture.format = SourceFormat::kCapture;
+  capture.paths = {dir.file("many.cap")};
+  capture.symbol = "*";
+  ASSERT_EQ(MarketSource::open(capture)->symbol_count(), 16u);
+  EXPECT_EQ(MarketSource::open(capture)->describe(), "capture many.cap (16 symbols: SYN0, SYN1, SYN2, SYN3, ...)");
+  std::string csv[2];
+  const SourceOptions sources[2] = {symbols(10'000, 16, 0.002), capture};
+  for (int k = 0; k < 2; ++k) {
+    ReplayOptions options;
+    options.keep_predictions = true;
+    options.fixed_batches = true;
+    const Replayed run = replay(sources[k], kModels + "/replay_mlp.pt", options, keyed(16));
+    EXPECT_EQ(run.report.ok, 10'000u);
+    ASSERT_EQ(run.report.symbols.size(), 16u);
+    EXPECT_EQ(run.report.symbols[3].symbol.name, "SYN3");
+    run.predictions->write_csv(dir.file("m" + std::to_string(k) + ".csv"), {"y0"}, run.timestamps);
+    csv[k] = read_file(dir.file("m" + std::to_string(k) + ".csv"));
+  }
+  EXPECT_EQ(std::count(csv[0].begin(), csv[0].end(), '\n'), 10'001);
+  EXPECT_TRUE(csv[0] == csv[1]) << "the capture's predictions differ from its source's";
+
+  // Two of the symbols, named: keys in the order named, the other symbols' events skipped.
+  capture.symbol = "SYN5,SYN2";
+  auto two = MarketSource::open(capture);
+  ASSERT_EQ(two->symbol_count(), 2u);
+  EXPECT_EQ(two->symbol_info(0).name, "SYN5");
+  std::uint64_t events[2] = {0, 0};
+  while (two->read() != nullptr) {
+    Tick tick;
+    two->apply(tick);
+    ++events[tick.key];
+  }
+  EXPECT_GT(events[0], 0u);
+  EXPECT_GT(events[1], events[0]) << "Zipf: SYN2 is busier than SYN5";
+  EXPECT_EQ(two->stats().events + two->stats().skipped, 10'000u);
+  capture.symbol = "SYN5,SYN5";
+  EXPECT_THROW(
+      {
+        try {
+          MarketSource::open(capture);
+        } catch (const Error& e) {
+          EXPECT_EQ(std::string(e.what()), dir.file("many.cap") + ": symbol 'SYN5' named twice");
+          throw;
+        }
+      },
+      Error);
+}
+
+TEST(Replay, LobsterRowsAreCapturedAndReplayedOneSymbolAtATime) {
+  TempDir dir;
+  SourceOptions merged;
+  merged.format = SourceFormat::kLobster;
+  merged.paths = {amzn_messages(), amzn_messages()};
+  if (!std::filesystem::exists(amzn_messages())) GTEST_SKIP() << "no LOBSTER data";
+  auto source = MarketSource::open(merged);
+  ASSERT_EQ(source->symbol_count(), 2u);
+  try {
+    write_capture(*source, dir.file("m.cap"));
+    FAIL() << "two LOBSTER files written as one capture";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidConfig);
+    EXPECT_EQ(std::string(e.what()),
+              "write_capture: LOBSTER orderbook rows are written one symbol at a time (the "
+              "source has 2)");
+  }
+  {
+    auto one = MarketSource::open(lobster());
+    write_capture(*one, dir.file("amzn.cap"));
+  }
+  SourceOptions capture;
+  capture.format = SourceFormat::kCapture;
+  capture.paths = {dir.file("amzn.cap")};
+  capture.symbol = "*";
+  try {
+    MarketSource::open(capture);
+    FAIL() << "a capture of LOBSTER rows replayed as several symbols";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              dir.file("amzn.cap") + ": a capture of LOBSTER orderbook rows replays one symbol at a time (it names 1)");
+  }
+}
+
 // Conflated, a symbol's queued event is replaced by its newer one: the replaced one completes once as superseded,
 // and the newest event of every symbol is always predicted.
 TEST(Replay, ConflationSupersedesQueuedEventsAndEverySymbolsLastEventIsPredicted) {

@@ -95,7 +95,8 @@ FakeSequenceModel::FakeSequenceModel(std::size_t width, std::uint64_t version, s
 
 void FakeSequenceModel::step(const float* in, float* out) const {
   const float count = in[input_width()] + 1.0f;
-  const float ewma = 0.5f * in[input_width() + 1] + in[0];
+  const float decay = 1.0f / static_cast<float>(version() + 1);  // version 1: 0.5; each version computes its own
+  const float ewma = decay * in[input_width() + 1] + in[0];
   out[0] = ewma;
   out[1] = count;
   out[2] = count;

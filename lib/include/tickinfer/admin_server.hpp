@@ -32,7 +32,11 @@ struct AdminServerConfig {
   std::chrono::milliseconds request_timeout{5000};  // from a request's first byte to its last; then cut
   std::chrono::milliseconds idle_timeout{30000};    // a keep-alive connection waiting for its next request
   std::size_t threads = 1;                          // I/O threads (model control runs on one more, see start())
-  LogSink log;                                      // empty: stderr_log_sink() (info and above)
+  /// POST /v2/models/{m}/infer (with AdminSources::infer): rows per request at most (more: 400), and each row's
+  /// deadline in the pipeline (missed: 504). The body limit above bounds a request too.
+  std::size_t max_infer_rows = 64;
+  std::chrono::milliseconds infer_deadline{1000};
+  LogSink log;  // empty: stderr_log_sink() (info and above)
 };
 
 /// The server's own counters (also in /metrics as tickinfer_admin_*).
@@ -51,6 +55,9 @@ struct AdminSources {
   const Pipeline* pipeline = nullptr;  // /metrics: its latency histograms and counters
   ModelRegistry* registry = nullptr;   // model control, version lists, registry metrics
   const ModelSlot* slot = nullptr;     // the served model, when there is no registry
+  /// Non-null: POST /v2/models/{m}/infer (KServe v2 JSON) runs each request's rows through this pipeline, unkeyed,
+  /// batched with whatever else it runs; null: that endpoint answers 404. The server makes one Producer of it.
+  Pipeline* infer = nullptr;
 };
 
 /// An HTTP/1.1 server (keep-alive, no TLS) on its own threads. Readers never take a lock the pipeline's workers
@@ -75,7 +82,8 @@ class AdminServer {
   std::uint16_t port() const noexcept;
 
   /// Thread-safe, idempotent; blocks until every server thread has exited: closes the listener and every
-  /// connection (requests in progress are cut), and waits for a control call in progress (a reload: its load).
+  /// connection (requests in progress are cut), and waits for a control call in progress (a reload: its load) and,
+  /// with AdminSources::infer, for inference rows still in that pipeline (it must run, or be shut down).
   /// Not from a completion or log callback the server's threads run.
   void stop();
 

@@ -53,15 +53,16 @@ class LatestStore {
   bool read(std::size_t key, LatestPrediction& out, std::span<float> outputs) const noexcept;
 
  private:
-  // Words: [0] sequence, [1] unused, [2,3] version, [4,5] event_ns, [6,7] prediction_ns, [8,9] updates; outputs.
-  static constexpr std::size_t kHeaderWords = 10;
-  std::atomic<std::uint32_t>* slot(std::size_t key) const noexcept { return words_.get() + key * stride_; }
+  // 64-bit words: [0] sequence, [1] version, [2] event_ns, [3] prediction_ns, [4] updates; then the outputs, two
+  // floats a word (the first in the low half), so a read is 7 + ceil(width / 2) loads.
+  static constexpr std::size_t kHeaderWords = 5;
+  std::atomic<std::uint64_t>* slot(std::size_t key) const noexcept { return words_.get() + key * stride_; }
 
   struct AlignedFree {
-    void operator()(std::atomic<std::uint32_t>* p) const noexcept { ::operator delete[](p, std::align_val_t{64}); }
+    void operator()(std::atomic<std::uint64_t>* p) const noexcept { ::operator delete[](p, std::align_val_t{64}); }
   };
-  std::size_t keys_, width_, stride_;  // stride_: words per slot, a multiple of a cache line (16 words)
-  std::unique_ptr<std::atomic<std::uint32_t>[], AlignedFree> words_;
+  std::size_t keys_, width_, stride_;  // stride_: words per slot, a multiple of a cache line (8 words)
+  std::unique_ptr<std::atomic<std::uint64_t>[], AlignedFree> words_;
 };
 
 }  // namespace tickinfer

@@ -123,6 +123,22 @@ bool ItchReader::next(Event& out) {
   return false;
 }
 
+bool ItchReader::decode_message(std::span<const unsigned char> message, std::uint64_t offset, Event& out) {
+  ++stats_.records;
+  const std::size_t len = message.size();
+  if (len == 0) return fail(offset, ParseIssue::kBadLength, "zero-length message");
+  const Bytes m = message.data();
+  const std::size_t spec = kLengths.length[m[0]];
+  if (spec == 0) return fail(offset, ParseIssue::kUnknownMessageType, "message type " + type_text(m[0]));
+  if (len != spec)
+    return fail(
+        offset, ParseIssue::kBadLength,
+        "type " + type_text(m[0]) + " is " + std::to_string(len) + " bytes, the spec says " + std::to_string(spec));
+  if (!decode(m, offset, out)) return false;
+  ++stats_.events;
+  return true;
+}
+
 bool ItchReader::decode(Bytes m, std::uint64_t offset, Event& out) {
   const std::uint16_t locate = be16(m + 1);
   const auto ts = static_cast<std::int64_t>(be(m + 5, 6));  // 6-byte ns since midnight

@@ -30,20 +30,7 @@ bool warns(BookResult r) noexcept {
   return r != BookResult::kOk && r != BookResult::kIgnored && r != BookResult::kCrossed;
 }
 
-bool book_event(const Event& e) noexcept {
-  switch (e.kind) {
-    case EventKind::kAdd:
-    case EventKind::kExecute:
-    case EventKind::kCancel:
-    case EventKind::kDelete:
-    case EventKind::kReplace:
-    case EventKind::kTrade:
-    case EventKind::kQuote:
-      return true;
-    default:
-      return false;
-  }
-}
+bool book_event(const Event& e) noexcept { return feed::is_market_event(e); }
 
 std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
 
@@ -245,6 +232,12 @@ class MergedSource final : public MarketSource {
   feed::SymbolInfo symbol() const override { return parts_[0]->symbol(); }
   std::uint32_t symbol_count() const noexcept override { return static_cast<std::uint32_t>(parts_.size()); }
   feed::SymbolInfo symbol_info(std::uint32_t key) const override { return parts_.at(key)->symbol(); }
+  // The deepest part's: the parts' rows are not merged (a capture of them is refused).
+  std::size_t book_levels() const noexcept override {
+    std::size_t levels = 0;
+    for (const auto& part : parts_) levels = std::max(levels, part->book_levels());
+    return levels;
+  }
   std::uint64_t size_hint() const noexcept override {
     std::uint64_t total = 0;
     for (const auto& part : parts_) {
@@ -509,6 +502,11 @@ class ItchSource final : public MarketSource {
 class CaptureSource final : public MarketSource {
  public:
   explicit CaptureSource(const SourceOptions& o) : capture_(open(o)), events_(capture_.events()), rows_(1) {
+    const std::vector<std::string> names = symbol_list(o.symbol, capture_.symbols(), o.paths[0]);
+    if (!names.empty()) {
+      open_several(o, names);
+      return;
+    }
     std::size_t i = 0;
     const std::uint32_t id = pick_symbol(capture_.symbols(), o.symbol, first_book_symbol([&](Event& e) {
                                            if (i >= events_.size()) return false;
@@ -533,6 +531,7 @@ class CaptureSource final : public MarketSource {
   }
 
   const Event* read() override {
+    if (!books_.empty()) return read_several();
     while (next_ < events_.size()) {
       const Event& e = events_[next_++];
       if (e.symbol != symbol_.id || is_sync(e) || !book_event(e)) {
@@ -547,6 +546,10 @@ class CaptureSource final : public MarketSource {
   }
 
   void apply(Tick& tick) override {
+    if (!books_.empty()) {
+      tick.key = key_of_[current_->symbol];
+      return books_[tick.key].apply(*current_, tick);
+    }
     if (mode_ == Mode::kPlain) return plain_.apply(*current_, tick);
     tick.event = current_;
     tick.trade = features::classify_trade(*current_, rows_.book);  // LOBSTER names the resting side
@@ -561,7 +564,13 @@ class CaptureSource final : public MarketSource {
     ++plain_.stats.events;
   }
 
-  feed::SymbolInfo symbol() const override { return symbol_; }
+  feed::SymbolInfo symbol() const override { return books_.empty() ? symbol_ : symbols_[0]; }
+  std::uint32_t symbol_count() const noexcept override {
+    return books_.empty() ? 1 : static_cast<std::uint32_t>(symbols_.size());
+  }
+  feed::SymbolInfo symbol_info(std::uint32_t key) const override {
+    return books_.empty() ? MarketSource::symbol_info(key) : symbols_.at(key);
+  }
   std::uint64_t size_hint() const noexcept override { return count_; }
   std::span<const std::int64_t> book_row() const noexcept override {
     return has_row_ ? std::span<const std::int64_t>(row_) : std::span<const std::int64_t>();
@@ -569,10 +578,20 @@ class CaptureSource final : public MarketSource {
   std::size_t book_levels() const noexcept override { return row_.size() / 4; }
   SourceStats stats() const override {
     SourceStats s = plain_.stats;
+    for (const PlainBook& b : books_) {
+      s.events += b.stats.events;
+      s.book_warnings += b.stats.book_warnings;
+    }
     s.parse.records = s.parse.events = events_.size();
     return s;
   }
   std::string describe() const override {
+    if (!books_.empty()) {
+      std::string names;
+      for (std::size_t k = 0; k < symbols_.size() && k < 4; ++k) names += (k ? ", " : "") + symbols_[k].name;
+      if (symbols_.size() > 4) names += ", ...";
+      return "capture " + description_ + " (" + std::to_string(symbols_.size()) + " symbols: " + names + ")";
+    }
     const char* rows = mode_ == Mode::kSyncQuotes  ? ", LOBSTER rows of "
                        : mode_ == Mode::kTopOfBook ? ", LOBSTER top of book"
                                                    : "";
@@ -588,6 +607,40 @@ class CaptureSource final : public MarketSource {
     return feed::CaptureReader(o.paths[0]);
   }
   static bool is_sync(const Event& e) noexcept { return e.kind == EventKind::kQuote && e.aux == kLobsterSyncAux; }
+
+  // Several symbols ("A,B" or "*"): instrument k is the k-th named (or of the symbol table), with an order book of
+  // its own, as ItchSource does. LOBSTER rows describe one instrument's book, so such captures replay one symbol.
+  void open_several(const SourceOptions& o, const std::vector<std::string>& names) {
+    const auto& header = capture_.header();
+    if (header.lobster_levels > 0 || (header.flags & feed::kCaptureTopOfBook) != 0)
+      throw Error(ErrorCode::kInvalidConfig, o.paths[0] + ": a capture of LOBSTER orderbook rows replays one " +
+                                                 "symbol at a time (it names " + std::to_string(names.size()) + ")");
+    for (const auto& name : names) {
+      const std::uint32_t id = pick_symbol(capture_.symbols(), name, {}, o.paths[0]);
+      if (id >= key_of_.size()) key_of_.resize(std::size_t{id} + 1, kNotReplayed);
+      if (key_of_[id] != kNotReplayed)
+        throw Error(ErrorCode::kInvalidConfig, o.paths[0] + ": symbol '" + name + "' named twice");
+      key_of_[id] = static_cast<std::uint32_t>(symbols_.size());
+      symbols_.push_back(find_symbol(capture_.symbols(), id, 1));
+    }
+    books_.reserve(symbols_.size());
+    for (std::size_t k = 0; k < symbols_.size(); ++k) books_.emplace_back(symbols_.size() == 1 ? 1 << 16 : 1 << 10);
+    description_ = file_name(o.paths[0]);
+    for (const Event& e : events_) count_ += replayed(e) ? 1 : 0;
+  }
+  bool replayed(const Event& e) const noexcept {
+    return e.symbol < key_of_.size() && key_of_[e.symbol] != kNotReplayed && book_event(e);
+  }
+  const Event* read_several() {
+    while (next_ < events_.size()) {
+      const Event& e = events_[next_++];
+      if (replayed(e)) return current_ = &e;
+      ++plain_.stats.skipped;
+    }
+    return nullptr;
+  }
+
+  static constexpr std::uint32_t kNotReplayed = ~std::uint32_t{0};
 
   void collect_row() {
     // Rows of the file that hold fewer levels leave the rest at LOBSTER's empty placeholders.
@@ -619,6 +672,9 @@ class CaptureSource final : public MarketSource {
   std::vector<std::int64_t> row_;
   bool has_row_ = false;
   PlainBook plain_;
+  std::vector<feed::SymbolInfo> symbols_;  // several symbols: by key
+  std::vector<std::uint32_t> key_of_;      // several symbols: by symbol id, the key or kNotReplayed
+  std::vector<PlainBook> books_;           // several symbols: by key; empty: one symbol
 };
 
 }  // namespace
@@ -728,13 +784,25 @@ std::unique_ptr<MarketSource> MarketSource::open(const SourceOptions& options) {
 }
 
 std::uint64_t write_capture(MarketSource& source, const std::string& path) {
-  if (source.symbol_count() > 1)
+  // Several symbols: their events as they are, and the symbol table in key order, so that a replay of the capture
+  // with the symbol "*" gives each instrument the key it has here. LOBSTER rows describe one instrument's book.
+  if (source.symbol_count() > 1 && source.book_levels() > 0)
     throw Error(ErrorCode::kInvalidConfig,
-                "write_capture: one symbol at a time (the source has " + std::to_string(source.symbol_count()) + ")");
-  const feed::SymbolInfo symbol = source.symbol();
+                "write_capture: LOBSTER orderbook rows are written one symbol at a time "
+                "(the source has " +
+                    std::to_string(source.symbol_count()) + ")");
+  std::vector<feed::SymbolInfo> symbols;
+  for (std::uint32_t k = 0; k < source.symbol_count(); ++k) {
+    symbols.push_back(source.symbol_count() == 1 ? source.symbol() : source.symbol_info(k));
+    for (std::uint32_t j = 0; j < k; ++j)
+      if (symbols[j].id == symbols[k].id)
+        throw Error(ErrorCode::kInvalidConfig, "write_capture: symbols '" + symbols[j].name + "' and '" +
+                                                   symbols[k].name + "' share the id " + std::to_string(symbols[k].id) +
+                                                   ": the capture could not tell their events apart");
+  }
   feed::CaptureContents contents;
   contents.lobster_levels = static_cast<std::uint32_t>(source.book_levels());
-  feed::CaptureWriter writer(path, std::span<const feed::SymbolInfo>(&symbol, 1), contents);
+  feed::CaptureWriter writer(path, symbols, contents);
   std::uint64_t written = 0;
   while (const Event* e = source.read()) {
     writer.append(*e);

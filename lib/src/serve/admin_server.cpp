@@ -2,6 +2,8 @@
 // I/O threads run them, one more thread runs model control (the registry's blocking calls).
 #include "tickinfer/admin_server.hpp"
 
+#include <unistd.h>
+
 #include <array>
 #include <atomic>
 #include <exception>
@@ -17,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -28,6 +31,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "serve/http_message.hpp"
+#include "serve/infer_call.hpp"
 #include "serve/router.hpp"
 #include "serve/server_counters.hpp"
 #include "serve/token.hpp"
@@ -62,6 +66,7 @@ struct ServerState {
   }
   void accept();
   void on_accept(const beast::error_code& error, tcp::socket socket);
+  void read_completions();
 
   // Sessions (destroyed with the pending handlers of the io_context or the control pool) use config, counters
   // and router, so those are declared first. Inside Io, the control pool goes before the io_context its jobs
@@ -72,11 +77,14 @@ struct ServerState {
     tcp::acceptor acceptor{context};
     asio::steady_timer accept_retry{context};
     asio::thread_pool control{1};
+    asio::posix::stream_descriptor completions{context};  // the inference pipe's read end (a dup)
+    std::array<unsigned char, 512> completed{};           // call addresses read from it
   };
   const AdminServerConfig config;
   internal::ServerCounters counters;
   std::atomic<std::uint64_t> lingering{0};  // rejected connections still being answered 503
   std::unique_ptr<internal::Router> router;
+  std::unique_ptr<internal::InferDispatcher> infer;  // with AdminSources::infer; outlives io (stop() drains it)
   std::unique_ptr<Io> io = std::make_unique<Io>();
   std::vector<std::thread> threads;
   std::uint16_t port = 0;
@@ -165,6 +173,20 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep_alive = request.keep_alive();
     const unsigned version = request.version();
     internal::Router::Routed routed = internal::route_request(*server_.router, request);
+    if (routed.infer) {
+      if (!server_.infer) {
+        write(internal::error_response(404, "inference is not enabled on this server"), keep_alive, version);
+        return;
+      }
+      // The answer comes when the call's last row completed: complete() runs this on the I/O thread that read it.
+      routed.infer->done = [self = shared_from_this(), keep_alive, version](internal::HttpResponse response) {
+        asio::post(self->stream_.get_executor(), [self, response = std::move(response), keep_alive, version]() mutable {
+          self->write(std::move(response), keep_alive, version);
+        });
+      };
+      server_.infer->submit(std::move(routed.infer));
+      return;
+    }
     if (!routed.blocking) {
       write(std::move(routed.response), keep_alive, version);
       return;
@@ -246,6 +268,19 @@ void ServerState::accept() {
   });
 }
 
+// Completed inference calls, 8-byte addresses each (the workers' pipe writes are atomic, so reads come in whole
+// addresses when the buffer is a multiple of 8).
+void ServerState::read_completions() {
+  io->completions.async_read_some(asio::buffer(io->completed), [this](const beast::error_code& error, std::size_t n) {
+    if (error) {
+      if (error != asio::error::operation_aborted) log(LogLevel::kError, "inference pipe: " + error.message());
+      return;
+    }
+    infer->complete(std::span<const unsigned char>(io->completed.data(), n));
+    read_completions();
+  });
+}
+
 void ServerState::on_accept(const beast::error_code& error, tcp::socket socket) {
   if (error == asio::error::operation_aborted || !io->acceptor.is_open()) return;  // stopping
   if (error) {
@@ -291,6 +326,8 @@ void check_config(const AdminServerConfig& c) {
   }
   if (c.request_timeout.count() <= 0) refuse("request_timeout must be positive");
   if (c.idle_timeout.count() <= 0) refuse("idle_timeout must be positive");
+  if (c.max_infer_rows < 1) refuse("max_infer_rows must be at least 1");
+  if (c.infer_deadline.count() <= 0) refuse("infer_deadline must be positive");
 }
 
 }  // namespace
@@ -308,8 +345,21 @@ std::unique_ptr<AdminServer> AdminServer::start(AdminServerConfig config, AdminS
   if (!config.token_file.empty()) token = internal::read_token_file(config.token_file);
   const bool control = !token.empty();
 
+  if (sources.infer != nullptr && config.max_connections > 4096) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "admin server: with inference, max_connections must be at most 4096 (each "
+                "connection's call in flight is one address in the completion pipe)");
+  }
   auto impl = std::make_unique<Impl>(std::move(config));
-  impl->router = std::make_unique<internal::Router>(sources, std::move(token), impl->counters, impl->config.log);
+  impl->router = std::make_unique<internal::Router>(sources, std::move(token), impl->counters, impl->config.log,
+                                                    impl->config.max_infer_rows);
+  if (sources.infer != nullptr) {
+    impl->infer = std::make_unique<internal::InferDispatcher>(*sources.infer, impl->config.infer_deadline);
+    const int fd = ::dup(impl->infer->notify_fd());
+    if (fd < 0) throw Error(ErrorCode::kInvalidConfig, "admin server: cannot dup the inference pipe");
+    impl->io->completions.assign(fd);
+    impl->read_completions();
+  }
   const tcp::endpoint endpoint(address, impl->config.port);
   std::ostringstream where;
   where << endpoint;
@@ -367,7 +417,10 @@ void AdminServer::stop() {
   for (std::thread& thread : impl_->threads) thread.join();
   impl_->io->control.stop();
   impl_->io->control.join();  // a control call in progress (a reload) finishes first
-  impl_->io.reset();          // closes the listener and every connection (their sessions are destroyed)
+  // Inference rows still in the pipeline complete (it runs, or its shutdown cancels them); their calls are dropped.
+  if (impl_->infer) impl_->infer->drain();
+  impl_->io.reset();     // closes the listener and every connection (their sessions are destroyed)
+  impl_->infer.reset();  // its Producer must go before the pipeline does
   impl_->log(LogLevel::kInfo, "stopped");
 }
 

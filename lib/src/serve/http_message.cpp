@@ -35,6 +35,7 @@ Router::Routed route_request(Router& router, const BeastRequest& request) {
   HttpRequest view;
   view.method = std::string_view(request.method_string().data(), request.method_string().size());
   view.target = std::string_view(request.target().data(), request.target().size());
+  view.body = request.body();
   std::string_view authorization;
   const auto range = request.equal_range(http::field::authorization);
   if (range.first != range.second) {
@@ -79,6 +80,7 @@ std::optional<HttpResponse> answer_bytes(Router& router, std::string_view bytes,
   }
   if (!parser.is_done()) return std::nullopt;
   Router::Routed routed = route_request(router, parser.get());
+  if (routed.infer) return error_response(501, "inference runs in the server only (decoded and checked here)");
   return routed.blocking ? routed.blocking() : std::move(routed.response);
 }
 

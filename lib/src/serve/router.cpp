@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/prometheus.hpp"
+#include "serve/infer_call.hpp"
+#include "serve/infer_json.hpp"
 #include "serve/token.hpp"
 #include "tickinfer/error.hpp"
 #include "tickinfer/metrics.hpp"
@@ -131,20 +133,22 @@ const ModelSlot* served_slot(const AdminSources& sources) {
 
 }  // namespace
 
-Router::Router(AdminSources sources, std::string token, const ServerCounters& counters, LogSink log)
+Router::Router(AdminSources sources, std::string token, const ServerCounters& counters, LogSink log,
+               std::size_t max_infer_rows)
     : sources_(sources),
       slot_(served_slot(sources)),
       served_(slot_),
       token_(std::move(token)),
       counters_(counters),
-      log_(std::move(log)) {}
+      log_(std::move(log)),
+      max_infer_rows_(max_infer_rows) {}
 
 Router::Routed Router::route(const HttpRequest& request) {
   std::vector<std::string> s;
   if (const auto error = split_path(request.target, s)) return {error_response(400, *error), {}};
 
   // The route and the method it takes.
-  enum class Route { kMetrics, kServer, kLive, kReady, kModel, kModelReady, kVersions, kControl, kNone };
+  enum class Route { kMetrics, kServer, kLive, kReady, kModel, kModelReady, kVersions, kControl, kInfer, kNone };
   Route route = Route::kNone;
   const std::string* model_name = nullptr;
   const std::string* version_text = nullptr;
@@ -165,6 +169,8 @@ Router::Routed Router::route(const HttpRequest& request) {
         route = Route::kModelReady;
       } else if (n == 4 && s[3] == "versions") {
         route = Route::kVersions;
+      } else if (n == 4 && s[3] == "infer") {
+        route = Route::kInfer;
       } else if ((n == 4 && (s[3] == "unpin" || s[3] == "rollback" || s[3] == "reload")) ||
                  (n == 5 && (s[3] == "pin" || s[3] == "reload"))) {
         route = Route::kControl;
@@ -176,7 +182,7 @@ Router::Routed Router::route(const HttpRequest& request) {
   if (route == Route::kNone) {
     return {error_response(404, std::string("no such endpoint: ").append(request.target.substr(0, 256))), {}};
   }
-  const std::string_view wanted = route == Route::kControl ? "POST" : "GET";
+  const std::string_view wanted = route == Route::kControl || route == Route::kInfer ? "POST" : "GET";
   if (request.method != wanted) {
     HttpResponse response = error_response(
         405, std::string("method ").append(request.method.substr(0, 32)).append(" not allowed: use ").append(wanted));
@@ -247,9 +253,26 @@ Router::Routed Router::route(const HttpRequest& request) {
       return {model_versions(*model), {}};
     case Route::kControl:
       return control(action, *model, version_text);
+    case Route::kInfer:
+      return infer(request, *model);
     default:
       return {error_response(500, "internal error: unrouted request"), {}};
   }
+}
+
+Router::Routed Router::infer(const HttpRequest& request, const Model& model) {
+  if (sources_.infer == nullptr) return {error_response(404, "inference is not enabled on this server"), {}};
+  InferSpec spec;
+  spec.input_width = model.input_width();
+  spec.outputs = {{std::string(kInferOutputName), model.output_width()}};
+  spec.max_rows = max_infer_rows_;
+  auto call = std::make_shared<InferCall>();
+  if (const auto error = decode_infer_request(request.body, spec, call->request)) {
+    return {error_response(400, *error), {}};
+  }
+  call->model_name = model.metadata().name;
+  call->output_width = model.output_width();
+  return {{}, {}, std::move(call)};
 }
 
 HttpResponse Router::model_metadata(const Model& model) {

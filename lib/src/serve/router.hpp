@@ -25,7 +25,10 @@ struct HttpRequest {
   std::string_view target;                          // e.g. "/v2/models/mlp?x=1"
   const std::string_view* authorization = nullptr;  // the Authorization header's value; null: absent
   bool authorization_repeated = false;              // more than one Authorization header
+  std::string_view body;                            // the request's body (inference requests read it)
 };
+
+struct InferCall;
 
 struct HttpResponse {
   unsigned status = 200;
@@ -55,13 +58,20 @@ class ServedModel {
 class Router {
  public:
   /// `token` empty: model control is disabled (403). `counters` outlives the router.
-  Router(AdminSources sources, std::string token, const ServerCounters& counters, LogSink log);
+  Router(AdminSources sources, std::string token, const ServerCounters& counters, LogSink log,
+         std::size_t max_infer_rows = 64);
 
   struct Routed {
+    Routed() = default;
+    Routed(HttpResponse r, std::function<HttpResponse()> b = {}, std::shared_ptr<InferCall> i = {})
+        : response(std::move(r)), blocking(std::move(b)), infer(std::move(i)) {}
     HttpResponse response;
     /// Set for model control: the registry call, which may block on a load; run it off the I/O threads. Its
     /// result is the answer (`response` is then unused). Never throws.
     std::function<HttpResponse()> blocking;
+    /// Set for inference (POST .../infer, decoded and checked against the served model): the server submits its
+    /// rows (InferDispatcher) and answers when they completed (`response` is then unused).
+    std::shared_ptr<InferCall> infer;
   };
 
   /// Thread-safe. Never blocks on a load; GETs take the registry's state mutex briefly (never the workers').
@@ -74,6 +84,7 @@ class Router {
   HttpResponse model_metadata(const Model& model);
   HttpResponse model_versions(const Model& model);
   Routed control(const std::string& action, const Model& model, const std::string* version_text);
+  Routed infer(const HttpRequest& request, const Model& model);
 
   AdminSources sources_;
   const ModelSlot* slot_;  // the served model's slot: the registry's, else sources_.slot, else the pipeline's
@@ -81,6 +92,7 @@ class Router {
   std::string token_;
   const ServerCounters& counters_;
   LogSink log_;
+  std::size_t max_infer_rows_;
 };
 
 /// The Prometheus text of this process (process_cpu_seconds_total, resident memory, open fds, ...) from /proc.

@@ -126,6 +126,23 @@ struct Event {
   friend bool operator==(const Event&, const Event&) = default;
 };
 
+/// Whether an event changes a book or is a trade (what a replay or the daemon predicts on): adds, executions,
+/// cancels, deletes, replaces, trades and quotes; directory, status and other messages are not.
+constexpr bool is_market_event(const Event& e) noexcept {
+  switch (e.kind) {
+    case EventKind::kAdd:
+    case EventKind::kExecute:
+    case EventKind::kCancel:
+    case EventKind::kDelete:
+    case EventKind::kReplace:
+    case EventKind::kTrade:
+    case EventKind::kQuote:
+      return true;
+    default:
+      return false;
+  }
+}
+
 static_assert(sizeof(Event) == 80, "Event is a capture record: its size is part of the file format");
 static_assert(alignof(Event) == 8 && std::is_trivially_copyable_v<Event> && std::is_standard_layout_v<Event>,
               "Event must stay a padding-free POD so captures can be mapped and compared bytewise");

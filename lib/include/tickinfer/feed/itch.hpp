@@ -44,6 +44,13 @@ class ItchReader {
   bool next(Event& out);
   std::size_t read(std::span<Event> out);
 
+  /// One message framed by a transport (MoldUDP64) instead of the file: `message` without a length prefix,
+  /// checked as next() checks a file's (zero length, unknown type, a length other than the spec's are kBadLength
+  /// or kUnknownMessageType issues at `offset`, e.g. the message's sequence number) and decoded into `out`.
+  /// False when it was refused (under kStop: thrown) or is not an event. Counts records, events and issues in
+  /// stats(); the reader's own source is not read. Allocates only for issues and directory growth.
+  bool decode_message(std::span<const unsigned char> message, std::uint64_t offset, Event& out);
+
   /// Directory entries seen so far, by locate code.
   std::vector<SymbolInfo> symbols() const;
   /// The directory of the whole input, from a pass that decodes only 'R' messages (the read position

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# tickinfer-feed -> tickinfer-serve -> a TCP prediction subscriber, on loopback: the daemon's predictions equal
+# tickinfer-replay --predictions on the same data and model byte for byte (batches of 1 on both sides), and gap,
+# duplicate and corrupt-packet injection is counted exactly while the rest is still predicted.
+# Usage: serve_e2e.sh REPLAY FEED SERVE SOURCE_DIR
+set -euo pipefail
+replay=$1 feed=$2 serve=$3 src=$4
+work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_e2e.XXXXXX")
+serve_pid= sub_pid=
+cleanup() {
+  [[ -n $serve_pid ]] && kill "$serve_pid" 2>/dev/null || true
+  [[ -n $sub_pid ]] && kill "$sub_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "serve_e2e: $*" >&2
+  for f in serve.log sub.log feed.out; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; cat "$work/$f" >&2; }; done
+  exit 1
+}
+free_port() { "$(command -v python3)" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+"$replay" --events 20000 --symbols 8 --write-capture "$work/syn.cap" >/dev/null
+
+# One daemon run over the capture: start, wait until it serves, subscribe, feed (extra tickinfer-feed options in
+# $2...), stop with SIGTERM, and check the summary's counts against "key=value" pairs in $1.
+run() {
+  local expect=$1 count=$2
+  shift 2
+  local feed_port tcp_port
+  feed_port=$(free_port) tcp_port=$(free_port)
+  cat >"$work/serve.toml" <<ENDTOML
+[model]
+path = "$model"
+[features]
+config = "$src/configs/default.toml"
+[pipeline]
+max_batch = 1
+keys = 64
+[feed]
+listen = "127.0.0.1:$feed_port"
+format = "capture"
+[predictions]
+tcp = "127.0.0.1:$tcp_port"
+[http]
+listen = "127.0.0.1:0"
+ENDTOML
+  rm -f "$work/got.csv" "$work/got.csv.connected" "$work/summary.json"
+  "$serve" --config "$work/serve.toml" --summary-json "$work/summary.json" >"$work/serve.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 600); do
+    grep -q "serve \[info\]: serving" "$work/serve.log" && break
+    kill -0 "$serve_pid" 2>/dev/null || fail "the daemon exited before serving"
+    sleep 0.1
+  done
+  "$serve" subscribe --tcp "127.0.0.1:$tcp_port" --csv "$work/got.csv" --count "$count" --timeout 60 \
+    >"$work/sub.log" 2>&1 &
+  sub_pid=$!
+  for _ in $(seq 600); do [[ -e $work/got.csv.connected ]] && break; sleep 0.05; done
+  grep -q "subscriber .* connected" "$work/serve.log" || sleep 0.5
+  # A modest rate: the kernel's socket buffers never overflow on a loaded machine (loss would be a gap).
+  "$feed" --data "$work/syn.cap" --dest "127.0.0.1:$feed_port" --rate 50000 "$@" >"$work/feed.out" 2>&1 ||
+    fail "tickinfer-feed failed"
+  wait "$sub_pid" || fail "the subscriber did not get $count records"
+  sub_pid=
+  kill -TERM "$serve_pid"
+  wait "$serve_pid" || fail "the daemon exited with status $? on SIGTERM"
+  serve_pid=
+  "$(command -v python3)" - "$work/summary.json" "$expect" <<'ENDPY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+bad = [f"{k}={s.get(k)} (expected {v})" for k, v in (p.split("=") for p in sys.argv[2].split()) if str(s.get(k)) != v]
+if bad:
+    sys.exit("serve_e2e: summary " + ", ".join(bad))
+ENDPY
+}
+
+model=$(dirname "$replay")/../models/replay_mlp.pt  # the build tree's bundled model
+[[ -f $model ]] || fail "no bundled model at $model"
+
+# 1. Every event predicted, and the predictions are tickinfer-replay's.
+run "messages=20000 events=20000 submitted=20000 ok=20000 records=20000 gaps=0 malformed_packets=0" 20000 ||
+  fail "clean run"
+"$replay" "$work/syn.cap" --symbol '*' --predictions "$work/want.csv" --max-batch 1 --quiet --json "$work/replay.json" >/dev/null
+cmp "$work/want.csv" "$work/got.csv" || fail "the daemon's predictions differ from tickinfer-replay's"
+
+# 2. One message per packet; every 100th packet dropped, every 50th sent twice, every 70th corrupted (refused whole:
+#    a gap for its messages). tickinfer-feed says what a receiver must count; the daemon must count exactly that and
+#    predict every message that arrived.
+inject=(--max-messages-per-packet 1 --gap-every 100 --duplicate-every 50 --corrupt-every 70)
+"$feed" --data "$work/syn.cap" --dest 127.0.0.1:9 "${inject[@]}" --json "$work/expected.json" >/dev/null
+expect=$("$(command -v python3)" - "$work/expected.json" <<'ENDPY'
+import json, sys
+e = json.load(open(sys.argv[1]))["expected_receiver"]
+assert e["gaps"] > 0 and e["duplicate_packets"] > 0 and e["malformed_packets"] > 0, e
+n = e["messages"]
+print(f"messages={n} events={n} submitted={n} ok={n} records={n} gaps={e['gaps']} "
+      f"missing_messages={e['missing_messages']} duplicate_packets={e['duplicate_packets']} "
+      f"duplicate_messages={e['duplicate_messages']} malformed_packets={e['malformed_packets']}")
+ENDPY
+) || fail "no receiver expectations in tickinfer-feed --json"
+count=$(sed 's/^messages=\([0-9]*\) .*/\1/' <<<"$expect")
+run "$expect" "$count" "${inject[@]}" || fail "injected run"
+echo "serve_e2e: 20000 events predicted as tickinfer-replay predicts them; injected faults counted exactly ($expect)"
