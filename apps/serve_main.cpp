@@ -12,11 +12,13 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,6 +48,7 @@
 #include "tickinfer/feed/itch.hpp"
 #include "tickinfer/feed/moldudp64.hpp"
 #include "tickinfer/feed/order_book.hpp"
+#include "tickinfer/histogram.hpp"
 #include "tickinfer/log.hpp"
 #include "tickinfer/model.hpp"
 #include "tickinfer/onnx.hpp"
@@ -76,7 +79,8 @@ struct ServeConfig {
   std::string model_path, model_dir, engine = "auto";
   std::string feature_config = "configs/default.toml";
   std::size_t max_batch = 64, max_delay_us = 50, queue_capacity = 65536, keys = 65536;
-  std::string conflation = "off";
+  std::string conflation = "off", idle = "block";
+  std::size_t output_spin_us = 20;
   Endpoint feed_listen{"127.0.0.1", 31001};
   std::string feed_group, feed_interface = "127.0.0.1", feed_format = "itch";
   std::int64_t price_scale = ti::feed::kItchPriceScale, qty_scale = 1;
@@ -174,6 +178,10 @@ ServeConfig load_serve_config(const std::string& file) {
         size(n, key, c.keys, 1, 1 << 20);
       else if (key == "pipeline.conflation")
         one_of(n, key, c.conflation, {"off", "supersede"});
+      else if (key == "pipeline.idle")
+        one_of(n, key, c.idle, {"block", "yield", "spin"});
+      else if (key == "predictions.spin_us")
+        size(n, key, c.output_spin_us, 0, 1'000'000);
       else if (key == "pipeline.drain_timeout_ms")
         size(n, key, c.drain_timeout_ms, 0, 600'000);
       else if (key == "feed.listen")
@@ -305,6 +313,48 @@ class SymbolNames {
   std::vector<std::atomic<std::uint64_t>> names_;
 };
 
+// The results the output thread sends: a ResultRing the worker pushes into, and a futex the output thread sleeps on
+// when it has found the ring empty for a while. The worker pays a futex wake (a syscall) only while the output
+// thread sleeps; a busy stream costs it a push and two atomics.
+class ResultQueue {
+ public:
+  ResultQueue(std::size_t capacity, std::size_t output_width) : ring_(capacity, output_width) {}
+  ti::Completion completion(std::uint64_t tag) noexcept { return {&ResultQueue::on_result, this, tag}; }
+  bool try_pop(ti::PolledResult& out, std::span<float> outputs) noexcept { return ring_.try_pop(out, outputs); }
+  std::uint64_t dropped() const noexcept { return ring_.dropped(); }
+
+  /// The output thread, after try_pop() found nothing: sleeps until a push or `timeout_ns`.
+  void wait(std::int64_t timeout_ns, ti::PolledResult& out, std::span<float> outputs, bool& got) noexcept {
+    // seq_cst, both sides: the generation read here and the worker's increment after its push, with the sleeping
+    // flag, form a store->load handshake. A push after this load changes the generation, so the futex wait
+    // (which compares it) returns at once: no wakeup is lost.
+    const std::uint32_t seen = generation_.load(std::memory_order_seq_cst);
+    got = ring_.try_pop(out, outputs);
+    if (got) return;
+    sleeping_.store(true, std::memory_order_seq_cst);
+    timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
+    (void)::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&generation_), FUTEX_WAIT_PRIVATE, seen, &ts, nullptr,
+                    0);
+    sleeping_.store(false, std::memory_order_relaxed);
+  }
+
+ private:
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t), "the futex word is the atomic");
+  static void on_result(void* self, const ti::Result& r) noexcept {
+    auto& q = *static_cast<ResultQueue*>(self);
+    q.ring_.push(r);
+    q.generation_.fetch_add(1, std::memory_order_seq_cst);  // pairs with wait()'s load (see there)
+    if (q.sleeping_.load(std::memory_order_seq_cst)) {      // pairs with wait()'s store
+      (void)::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&q.generation_), FUTEX_WAKE_PRIVATE, 1, nullptr,
+                      nullptr, 0);
+    }
+  }
+
+  ti::ResultRing ring_;
+  alignas(64) std::atomic<std::uint32_t> generation_{0};
+  std::atomic<bool> sleeping_{false};
+};
+
 // ---- the feed: datagrams -> messages -> events -> books -> features -> the pipeline ----
 
 struct Instrument {
@@ -336,7 +386,7 @@ class EventTimes {
 
 class Feed {
  public:
-  Feed(const ServeConfig& c, const ti::features::FeatureSchema& schema, ti::Pipeline& pipeline, ti::ResultRing& ring,
+  Feed(const ServeConfig& c, const ti::features::FeatureSchema& schema, ti::Pipeline& pipeline, ResultQueue& ring,
        EventTimes& times, SymbolNames& names, ti::LogSink log)
       : config_(c),
         schema_(schema),
@@ -453,7 +503,7 @@ class Feed {
   const ServeConfig& config_;
   const ti::features::FeatureSchema& schema_;
   ti::Pipeline& pipeline_;
-  ti::ResultRing& ring_;
+  ResultQueue& ring_;
   EventTimes& times_;
   SymbolNames& names_;
   ti::LogSink log_;
@@ -478,11 +528,14 @@ struct Subscriber {
 
 struct OutputCounters {
   std::atomic<std::uint64_t> records{0}, udp_datagrams{0}, udp_errors{0}, subscribers{0}, subscribers_dropped{0};
+  /// Per record: from its datagram's receipt (the feed thread's clock read after recv) to the record leaving
+  /// for the sockets (the output thread, just before its send): the daemon's own latency, loopback not included.
+  ti::LatencyHistogram receive_to_send;
 };
 
 class Output {
  public:
-  Output(const ServeConfig& c, ti::ResultRing& ring, std::size_t output_width, const EventTimes& times,
+  Output(const ServeConfig& c, ResultQueue& ring, std::size_t output_width, const EventTimes& times,
          const SymbolNames& names, ti::LogSink log)
       : config_(c),
         ring_(ring),
@@ -532,8 +585,17 @@ class Output {
       if (n == 0) {
         if (stop.load(std::memory_order_acquire) && !ring_.try_pop(r, outputs_)) break;
         if (idle_since == 0) idle_since = ti::now_ns();
-        // Spin briefly after work, then wait in poll() (1 ms) so an idle daemon costs no CPU.
-        if (ti::now_ns() - idle_since > 50'000) service_sockets(1);
+        // Spin briefly after work; then sleep until a result comes (or 1 ms, to serve the subscribers' sockets), so
+        // an idle daemon costs no CPU.
+        if (ti::now_ns() - idle_since >= static_cast<std::int64_t>(config_.output_spin_us) * 1000) {
+          bool got = false;
+          ring_.wait(1'000'000, r, outputs_, got);
+          if (got) {
+            emit(r);
+            idle_since = 0;
+          }
+          service_sockets(0);
+        }
         continue;
       }
       idle_since = 0;
@@ -568,6 +630,7 @@ class Output {
                                 std::span<const float>(outputs_.data(), r.status == ti::ResultStatus::kOk ? width_ : 0),
                                 record_.data(), width_);
     counters.records.fetch_add(1, std::memory_order_relaxed);
+    if (r.event_ns > 0) counters.receive_to_send.record_exclusive(ti::now_ns() - r.event_ns);
     if (udp_.fd >= 0) {
       if (datagram_.size() + record_.size() > config_.udp_max_datagram) flush_udp();
       datagram_.insert(datagram_.end(), record_.begin(), record_.end());
@@ -671,7 +734,7 @@ class Output {
   }
 
   const ServeConfig& config_;
-  ti::ResultRing& ring_;
+  ResultQueue& ring_;
   std::size_t width_;
   const EventTimes& times_;
   const SymbolNames& names_;
@@ -755,9 +818,12 @@ int serve(const std::string& config_file, const std::string& summary_json) {
   pc.queue_capacity = c.queue_capacity;
   pc.workers = 1;  // the feed's result ring is single-producer: one worker pushes into it
   if (c.conflation == "supersede") pc.conflation = ti::Conflation::kSupersede;
+  pc.idle = c.idle == "spin"    ? ti::IdleStrategy::kSpin
+            : c.idle == "yield" ? ti::IdleStrategy::kSpinThenYield
+                                : ti::IdleStrategy::kBlock;
   auto pipeline = ti::Pipeline::create(pc, slot, ti::make_cpu_backend());
   // Room for every request the queue can hold, and the batch in flight: a result never finds the ring full.
-  ti::ResultRing ring(c.queue_capacity + c.max_batch + 1, model->output_width());
+  ResultQueue ring(c.queue_capacity + c.max_batch + 1, model->output_width());
   EventTimes times(2 * (c.queue_capacity + c.max_batch));
   SymbolNames names(c.keys);
 
@@ -832,6 +898,12 @@ int serve(const std::string& config_file, const std::string& summary_json) {
                 ld(fc.decode_failures), static_cast<unsigned long long>(m.ok), ld(output.counters.records),
                 ld(output.counters.subscribers_dropped));
   say(ti::LogLevel::kInfo, line);
+  const ti::HistogramSnapshot lat = output.counters.receive_to_send.snapshot();
+  auto us = [&](double q) { return static_cast<double>(lat.percentile(q)) / 1000.0; };
+  std::snprintf(line, sizeof line,
+                "receive to record out (us): p50 %.1f, p99 %.1f, p99.9 %.1f, max %.1f over %llu records", us(0.5),
+                us(0.99), us(0.999), static_cast<double>(lat.max) / 1000.0, static_cast<unsigned long long>(lat.count));
+  say(ti::LogLevel::kInfo, line);
   if (!summary_json.empty()) {
     std::ofstream out(summary_json);
     out << "{\"datagrams\": " << ld(fc.datagrams) << ", \"messages\": " << ld(fc.messages)
@@ -844,7 +916,10 @@ int serve(const std::string& config_file, const std::string& summary_json) {
         << ", \"ok\": " << m.ok << ", \"records\": " << ld(output.counters.records)
         << ", \"udp_datagrams\": " << ld(output.counters.udp_datagrams)
         << ", \"subscribers\": " << ld(output.counters.subscribers)
-        << ", \"subscribers_dropped\": " << ld(output.counters.subscribers_dropped) << "}\n";
+        << ", \"subscribers_dropped\": " << ld(output.counters.subscribers_dropped)
+        << ", \"receive_to_send_ns\": {\"count\": " << lat.count << ", \"p50\": " << lat.percentile(0.5)
+        << ", \"p99\": " << lat.percentile(0.99) << ", \"p999\": " << lat.percentile(0.999) << ", \"max\": " << lat.max
+        << "}}\n";
   }
   return 0;
 }
