@@ -96,8 +96,13 @@ struct ServeConfig {
 };
 
 // A refusal naming the file, the line and the key.
+std::map<std::string, std::string> g_set_by_key;  // "section.key" -> the --set that gave it (main thread, at start)
+
 [[noreturn]] void refuse(const std::string& file, const toml::node& node, const std::string& key,
                          const std::string& why) {
+  const auto set = g_set_by_key.find(key);  // a value from --set names the option, not the file
+  if (set != g_set_by_key.end())
+    throw Error(ErrorCode::kInvalidConfig, "--set '" + set->second + "': " + key + ": " + why);
   throw Error(ErrorCode::kInvalidConfig,
               file + ":" + std::to_string(node.source().begin.line) + ": " + key + ": " + why);
 }
@@ -115,7 +120,8 @@ Endpoint parse_endpoint(const std::string& file, const toml::node& node, const s
   return {text->substr(0, colon), static_cast<std::uint16_t>(port)};
 }
 
-ServeConfig load_serve_config(const std::string& file) {
+// `overrides`: "section.key=VALUE" (VALUE in TOML syntax: "text" quoted, numbers bare), applied over the file.
+ServeConfig load_serve_config(const std::string& file, const std::vector<std::string>& overrides) {
   toml::table root;
   try {
     root = toml::parse_file(file);
@@ -123,6 +129,29 @@ ServeConfig load_serve_config(const std::string& file) {
     if (!fs::exists(file)) throw Error(ErrorCode::kFileNotFound, file + ": no such config file");
     throw Error(ErrorCode::kInvalidConfig,
                 file + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+  }
+  for (const std::string& o : overrides) {
+    const auto eq = o.find('=');
+    const auto dot = o.find('.');
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq)
+      throw Error(ErrorCode::kInvalidConfig, "--set '" + o + "': expected section.key=VALUE");
+    toml::table one;
+    try {
+      one = toml::parse(o.substr(0, eq) + " = " + o.substr(eq + 1), std::string_view("--set " + o));
+    } catch (const toml::parse_error& e) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "--set '" + o + "': " + std::string(e.description()) + " (strings need quotes: key=\"text\")");
+    }
+    for (auto&& [section, table] : one) {
+      if (!root.contains(section.str())) root.insert(section.str(), toml::table{});
+      auto* into = root[section.str()].as_table();
+      if (into == nullptr || !table.is_table())
+        throw Error(ErrorCode::kInvalidConfig, "--set '" + o + "': expected section.key=VALUE");
+      for (auto&& [key, value] : *table.as_table()) {
+        into->insert_or_assign(key.str(), value);
+        g_set_by_key[std::string(section.str()) + "." + std::string(key.str())] = o;
+      }
+    }
   }
   ServeConfig c;
   const fs::path base = fs::path(file).parent_path();
@@ -603,7 +632,7 @@ class Output {
     }
     flush_udp();
     service_sockets(0);
-    for (auto& s : subscribers_) drain(s, 2000);
+    for (auto& s : subscribers_) drain(s, static_cast<int>(config_.drain_timeout_ms));
   }
 
   OutputCounters counters;
@@ -769,8 +798,8 @@ fs::path newest_checkpoint(const fs::path& dir) {
   return best;
 }
 
-int serve(const std::string& config_file, const std::string& summary_json) {
-  const ServeConfig c = load_serve_config(config_file);
+int serve(const std::string& config_file, const std::vector<std::string>& overrides, const std::string& summary_json) {
+  const ServeConfig c = load_serve_config(config_file, overrides);
   const ti::LogSink log = ti::stderr_log_sink();
   auto say = [&](ti::LogLevel level, std::string message) {
     ti::emit_log(log, {level, "serve", std::move(message), {}, std::nullopt, std::nullopt});
@@ -1000,6 +1029,9 @@ int main(int argc, char** argv) {
   std::string config = "configs/serve.toml", summary;
   app.add_option("--config", config, "the daemon's config (every key: docs/SERVE.md)");
   app.add_option("--summary-json", summary, "at exit, the counters as JSON to this file");
+  std::vector<std::string> overrides;
+  app.add_option("--set", overrides,
+                 "section.key=VALUE over the config file (TOML values: --set feed.format='\"capture\"'); repeatable");
   auto* sub = app.add_subcommand("subscribe", "write a daemon's TCP prediction stream as a predictions CSV");
   std::string tcp = "127.0.0.1:31003", csv;
   std::uint64_t count = 0;
@@ -1011,7 +1043,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*sub) return subscribe(tcp, csv, count, timeout_s);
-    return serve(config, summary);
+    return serve(config, overrides, summary);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tickinfer-serve: %s\n", e.what());
     return 1;

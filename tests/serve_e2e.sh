@@ -20,6 +20,24 @@ fail() {
 }
 free_port() { "$(command -v python3)" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# A config the daemon refuses: exit 1, the file and line (or the --set) named.
+refused() {  # expected stderr, then the daemon's arguments
+  local want=$1 got status=0
+  shift
+  got=$("$serve" "$@" 2>&1 >/dev/null) || status=$?
+  [[ $status == 1 && $got == "$want" ]] || fail "expected exit 1 and '$want', got $status and '$got'"
+}
+printf '[pipeline]\nmax_batch = 8\nbogus = 1\n' >"$work/bad.toml"
+refused "tickinfer-serve: $work/bad.toml:3: pipeline.bogus: unknown key (docs/SERVE.md lists every key)" \
+  --config "$work/bad.toml"
+printf '[feed]\nlisten = "127.0.0.1"\n' >"$work/bad.toml"
+refused "tickinfer-serve: $work/bad.toml:2: feed.listen: '127.0.0.1' is not HOST:PORT" --config "$work/bad.toml"
+printf '[model]\npath = "a.pt"\ndir = "/tmp"\n' >"$work/bad.toml"
+refused "tickinfer-serve: $work/bad.toml: give exactly one of model.path and model.dir" --config "$work/bad.toml"
+refused "tickinfer-serve: --set 'pipeline.max_batch=0': pipeline.max_batch: 0 is out of range [1, 4096]" \
+  --config "$src/configs/serve.toml" --set pipeline.max_batch=0
+refused "tickinfer-serve: $work/none.toml: no such config file" --config "$work/none.toml"
+
 "$replay" --events 20000 --symbols 8 --write-capture "$work/syn.cap" >/dev/null
 
 # One daemon run over the capture: start, wait until it serves, subscribe, feed (extra tickinfer-feed options in
