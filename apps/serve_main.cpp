@@ -721,6 +721,9 @@ class Output {
       }
       const int one = 1;
       ::setsockopt(fd.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      // The kernel's share of a subscriber's backlog is bounded like ours: with both full it is dropped.
+      const int sndbuf = static_cast<int>(std::min<std::size_t>(config_.tcp_buffer_bytes, 1 << 30));
+      ::setsockopt(fd.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
       log(ti::LogLevel::kInfo, "output: subscriber " + name + " connected");
       counters.subscribers.fetch_add(1, std::memory_order_relaxed);
       Subscriber s;
@@ -972,7 +975,8 @@ int subscribe(const std::string& endpoint_text, const std::string& csv, std::uin
   std::FILE* ready = std::fopen((csv + ".connected").c_str(), "w");
   if (ready != nullptr) std::fclose(ready);
   std::vector<unsigned char> buf;
-  std::map<std::uint64_t, std::string> rows;  // by feed sequence
+  std::map<std::uint64_t, std::string> rows;        // by feed sequence
+  std::map<std::uint64_t, std::uint64_t> versions;  // records by model version
   std::uint16_t width = 0;
   std::size_t record_bytes = 0;
   unsigned char chunk[65536];
@@ -1007,6 +1011,7 @@ int subscribe(const std::string& endpoint_text, const std::string& csv, std::uin
         if (static_cast<ti::ResultStatus>(h.status) == ti::ResultStatus::kOk) line += f;
       }
       rows[h.feed_sequence] = std::move(line);
+      ++versions[h.model_version];
       at += record_bytes;
     }
     buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(at));
@@ -1017,8 +1022,11 @@ int subscribe(const std::string& endpoint_text, const std::string& csv, std::uin
   out << header << '\n';
   std::uint64_t i = 0;
   for (const auto& [sequence, row] : rows) out << i++ << ',' << row << '\n';
-  std::printf("tickinfer-serve subscribe: %llu records to %s\n", static_cast<unsigned long long>(rows.size()),
-              csv.c_str());
+  std::string by_version;
+  for (const auto& [v, n] : versions)
+    by_version += (by_version.empty() ? "" : " ") + std::to_string(v) + ":" + std::to_string(n);
+  std::printf("tickinfer-serve subscribe: %llu records to %s; by model version: %s\n",
+              static_cast<unsigned long long>(rows.size()), csv.c_str(), by_version.c_str());
   return count == 0 || rows.size() >= count ? 0 : 1;
 }
 

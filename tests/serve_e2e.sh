@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tickinfer-feed -> tickinfer-serve -> a TCP prediction subscriber, on loopback: the daemon's predictions equal
-# tickinfer-replay --predictions on the same data and model byte for byte (batches of 1 on both sides), and gap,
-# duplicate and corrupt-packet injection is counted exactly while the rest is still predicted.
+# tickinfer-replay --predictions on the same data and model byte for byte (batches of 1 on both sides), gap,
+# duplicate and corrupt-packet injection is counted exactly while the rest is still predicted, a subscriber that does
+# not read is dropped without slowing anything, and bad configs are refused naming the file and line.
 # Usage: serve_e2e.sh REPLAY FEED SERVE SOURCE_DIR
 set -euo pipefail
 replay=$1 feed=$2 serve=$3 src=$4
@@ -119,4 +120,57 @@ ENDPY
 ) || fail "no receiver expectations in tickinfer-feed --json"
 count=$(sed 's/^messages=\([0-9]*\) .*/\1/' <<<"$expect")
 run "$expect" "$count" "${inject[@]}" || fail "injected run"
-echo "serve_e2e: 20000 events predicted as tickinfer-replay predicts them; injected faults counted exactly ($expect)"
+# 3. A subscriber that never reads (a 4 KiB receive buffer) is dropped once the daemon's bound is behind it
+#    (tcp_buffer_bytes, and the same in the kernel's send buffer); the daemon keeps predicting every event.
+slow_run() {
+  local feed_port tcp_port py
+  py=$(command -v python3)
+  feed_port=$(free_port) tcp_port=$(free_port)
+  cat >"$work/serve.toml" <<ENDTOML
+[model]
+path = "$model"
+[features]
+config = "$src/configs/default.toml"
+[pipeline]
+keys = 64
+[feed]
+listen = "127.0.0.1:$feed_port"
+format = "capture"
+[predictions]
+tcp = "127.0.0.1:$tcp_port"
+tcp_buffer_bytes = 65536
+[http]
+listen = ""
+ENDTOML
+  "$serve" --config "$work/serve.toml" --summary-json "$work/summary.json" >"$work/serve.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 600); do grep -q "serve \[info\]: serving" "$work/serve.log" && break; sleep 0.1; done
+  "$py" -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+time.sleep(60)' "$tcp_port" &
+  sub_pid=$!
+  for _ in $(seq 600); do grep -q "subscriber .* connected" "$work/serve.log" && break; sleep 0.05; done
+  "$feed" --data "$work/syn.cap" --dest "127.0.0.1:$feed_port" --rate 50000 >"$work/feed.out" 2>&1 ||
+    fail "tickinfer-feed failed"
+  for _ in $(seq 600); do grep -q "dropped: " "$work/serve.log" && break; sleep 0.05; done
+  kill -TERM "$serve_pid"
+  wait "$serve_pid" || fail "the daemon exited with status $? on SIGTERM"
+  serve_pid=
+  kill "$sub_pid" 2>/dev/null || true
+  sub_pid=
+  grep -q "output: subscriber 127.0.0.1:[0-9]* dropped: .* bytes behind" "$work/serve.log" ||
+    fail "the slow subscriber was not dropped"
+  "$py" - "$work/summary.json" <<'ENDPY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+if s["subscribers_dropped"] != 1 or s["ok"] != 20000 or s["records"] != 20000:
+    sys.exit(f"serve_e2e: slow subscriber run: {s}")
+ENDPY
+}
+slow_run || fail "slow subscriber run"
+
+echo "serve_e2e: 20000 events predicted as tickinfer-replay predicts them; injected faults counted exactly ($expect);"\
+  "a subscriber that does not read was dropped"

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Train while the daemon serves: train_model.py --checkpoint-dir writes an epoch every few seconds into the directory
+# tickinfer-serve watches (model.dir), while tickinfer-feed sends a paced feed over UDP and a client POSTs KServe
+# inference requests. Each epoch goes live (the records say which version predicted them, in order), no event and
+# no request is lost or fails. Usage: serve_hot_swap.sh REPLAY FEED SERVE PYTHON SOURCE_DIR
+set -euo pipefail
+replay=$1 feed=$2 serve=$3 python=$4 src=$5
+work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_swap.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "serve_hot_swap: $*" >&2
+  for f in serve.log sub.log train.out http.out; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; tail -40 "$work/$f" >&2; }; done
+  exit 1
+}
+free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+"$replay" --events 20000 --dump-features "$work/features.csv" >/dev/null
+"$replay" --events 60000 --symbols 4 --write-capture "$work/feed.cap" >/dev/null
+mkdir "$work/checkpoints"
+"$python" "$src/scripts/train_model.py" --features "$work/features.csv" --config "$src/configs/default.toml" \
+  --checkpoint-dir "$work/checkpoints" --epochs 3 --epoch-pause 3 --name synth_mlp >"$work/train.out" 2>&1 &
+train_pid=$!
+pids+=("$train_pid")
+for _ in $(seq 600); do
+  [[ -f $work/checkpoints/synth_mlp_epoch1.pt.sha256 ]] && break
+  kill -0 "$train_pid" 2>/dev/null || fail "training ended before epoch 1"
+  sleep 0.1
+done
+
+feed_port=$(free_port) tcp_port=$(free_port) http_port=$(free_port)
+cat >"$work/serve.toml" <<ENDTOML
+[model]
+dir = "$work/checkpoints"
+[features]
+config = "$src/configs/default.toml"
+[pipeline]
+keys = 16
+[feed]
+listen = "127.0.0.1:$feed_port"
+format = "capture"
+[predictions]
+tcp = "127.0.0.1:$tcp_port"
+[http]
+listen = "127.0.0.1:$http_port"
+ENDTOML
+"$serve" --config "$work/serve.toml" --summary-json "$work/summary.json" >"$work/serve.log" 2>&1 &
+serve_pid=$!
+pids+=("$serve_pid")
+for _ in $(seq 600); do
+  grep -q "serve \[info\]: serving" "$work/serve.log" && break
+  kill -0 "$serve_pid" 2>/dev/null || fail "the daemon exited before serving"
+  sleep 0.1
+done
+"$serve" subscribe --tcp "127.0.0.1:$tcp_port" --csv "$work/got.csv" --count 60000 --timeout 120 >"$work/sub.log" 2>&1 &
+sub_pid=$!
+pids+=("$sub_pid")
+for _ in $(seq 600); do grep -q "subscriber .* connected" "$work/serve.log" && break; sleep 0.05; done
+
+# 60000 events at 5000/s: 12 s, while epochs 2 and 3 arrive; HTTP inference alongside, one request every 20 ms.
+"$feed" --data "$work/feed.cap" --dest "127.0.0.1:$feed_port" --rate 5000 >"$work/feed.out" 2>&1 &
+feed_pid=$!
+pids+=("$feed_pid")
+"$python" - "$http_port" "$feed_pid" >"$work/http.out" 2>&1 <<'ENDPY' &
+import http.client, json, os, sys, time
+port, feed = int(sys.argv[1]), int(sys.argv[2])
+body = json.dumps({"inputs": [{"name": "features", "shape": [2, 11], "datatype": "FP32", "data": [0.25] * 22}]})
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # keep-alive
+codes, versions = {}, []
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+while alive(feed):
+    conn.request("POST", "/v2/models/synth_mlp/infer", body, {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    text = r.read()
+    codes[r.status] = codes.get(r.status, 0) + 1
+    if r.status == 200:
+        versions.append(int(json.loads(text)["model_version"]))
+    else:
+        print("answer", r.status, text[:200])
+    time.sleep(0.02)
+print(json.dumps({"codes": codes, "versions": sorted(set(versions)), "ordered": versions == sorted(versions)}))
+ENDPY
+http_pid=$!
+pids+=("$http_pid")
+wait "$feed_pid" || fail "tickinfer-feed failed"
+wait "$http_pid" || fail "the HTTP client failed"
+wait "$train_pid" || fail "training failed"
+wait "$sub_pid" || fail "the subscriber did not get 60000 records"
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "the daemon exited with status $? on SIGTERM"
+pids=()
+
+"$python" - "$work/summary.json" "$work/sub.log" "$work/http.out" "$work/got.csv" "$work/serve.log" <<'ENDPY'
+import csv, json, re, sys
+s = json.load(open(sys.argv[1]))
+sub = open(sys.argv[2]).read()
+http = json.loads(open(sys.argv[3]).read().strip().splitlines()[-1])
+rows = list(csv.reader(open(sys.argv[4])))[1:]
+log = open(sys.argv[5]).read()
+problems = []
+if s["events"] != 60000 or s["ok"] < 60000 or s["records"] != 60000 or s["gaps"] != 0:
+    problems.append(f"daemon counts {s}")
+if len(rows) != 60000 or any(r[2] != "ok" for r in rows):
+    problems.append(f"{len(rows)} records, {sum(r[2] != 'ok' for r in rows)} not ok")
+by_version = dict(map(int, p.split(":")) for p in re.search(r"by model version: (.*)", sub).group(1).split())
+if len(by_version) < 2 or max(by_version) != 3:
+    problems.append(f"records by version {by_version}: the epochs did not go live during the feed")
+if set(http["codes"]) != {"200"} or not http["ordered"]:
+    problems.append(f"HTTP {http}")
+for v in (2, 3):
+    if not re.search(rf"published .*synth_mlp_epoch{v}\.pt \(version {v}", log):
+        problems.append(f"epoch {v} not published")
+if problems:
+    sys.exit("serve_hot_swap: " + "; ".join(problems))
+print(f"serve_hot_swap: 60000 events and {sum(http['codes'].values())} HTTP requests, all predicted; "
+      f"records by version {by_version}, HTTP versions {http['versions']}")
+ENDPY
