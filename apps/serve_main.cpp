@@ -308,7 +308,10 @@ Fd feed_socket(const ServeConfig& c) {
   ::setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   const int rcvbuf = static_cast<int>(c.receive_buffer_bytes);
   ::setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  const sockaddr_in a = ipv4(c.feed_listen, "feed.listen");
+  sockaddr_in a = ipv4(c.feed_listen, "feed.listen");
+  // Linux hands a multicast datagram only to sockets bound to the group (or to any address): bind the group.
+  if (!c.feed_group.empty() && inet_pton(AF_INET, c.feed_group.c_str(), &a.sin_addr) != 1)
+    throw Error(ErrorCode::kInvalidConfig, "feed.group: '" + c.feed_group + "' is not an IPv4 address");
   if (::bind(s.fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0)
     socket_error("feed.listen " + c.feed_listen.text());
   if (!c.feed_group.empty()) {
@@ -373,7 +376,8 @@ class ResultQueue {
     auto& q = *static_cast<ResultQueue*>(self);
     q.ring_.push(r);
     q.generation_.fetch_add(1, std::memory_order_seq_cst);  // pairs with wait()'s load (see there)
-    if (q.sleeping_.load(std::memory_order_seq_cst)) {      // pairs with wait()'s store
+    // Pairs with wait()'s store; the exchange makes it one wake per sleep, not one per result of a burst.
+    if (q.sleeping_.load(std::memory_order_seq_cst) && q.sleeping_.exchange(false, std::memory_order_seq_cst)) {
       (void)::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&q.generation_), FUTEX_WAKE_PRIVATE, 1, nullptr,
                       nullptr, 0);
     }
@@ -400,23 +404,37 @@ struct FeedCounters {
   std::atomic<std::uint64_t> gaps{0}, missing{0}, duplicate_packets{0}, duplicate_messages{0}, malformed{0};
 };
 
-// The exchange timestamp of each submitted event, by feed sequence modulo its size: written by the feed thread
-// before the submit, read by the output thread after the result (the pipeline's queue and the ring order them).
-class EventTimes {
+// What a record needs of its event beyond the Result: the feed sequence and the event's own timestamp, one slot per
+// accepted submit (its tag is the submit's number). Written by the feed thread before the submit, read by the output
+// thread after the result; relaxed atomics (the pipeline's queue and the ring order each write before its read).
+// Accepted requests not yet emitted are at most the queue, the batch in flight and the ring's capacity, so with
+// `size` above that no slot is rewritten before it is read.
+class SubmitSlots {
  public:
-  explicit EventTimes(std::size_t size) : times_(std::bit_ceil(size)), mask_(times_.size() - 1) {}
-  void set(std::uint64_t sequence, std::int64_t ts) noexcept { times_[sequence & mask_] = ts; }
-  std::int64_t get(std::uint64_t sequence) const noexcept { return times_[sequence & mask_]; }
+  explicit SubmitSlots(std::size_t size) : slots_(std::bit_ceil(size)), mask_(slots_.size() - 1) {}
+  void set(std::uint64_t tag, std::uint64_t sequence, std::int64_t ts) noexcept {
+    Slot& slot = slots_[tag & mask_];
+    slot.sequence.store(sequence, std::memory_order_relaxed);
+    slot.ts.store(ts, std::memory_order_relaxed);
+  }
+  std::uint64_t sequence(std::uint64_t tag) const noexcept {
+    return slots_[tag & mask_].sequence.load(std::memory_order_relaxed);
+  }
+  std::int64_t ts(std::uint64_t tag) const noexcept { return slots_[tag & mask_].ts.load(std::memory_order_relaxed); }
 
  private:
-  std::vector<std::int64_t> times_;
+  struct Slot {
+    std::atomic<std::uint64_t> sequence{0};
+    std::atomic<std::int64_t> ts{0};
+  };
+  std::vector<Slot> slots_;
   std::size_t mask_;
 };
 
 class Feed {
  public:
   Feed(const ServeConfig& c, const ti::features::FeatureSchema& schema, ti::Pipeline& pipeline, ResultQueue& ring,
-       EventTimes& times, SymbolNames& names, ti::LogSink log)
+       SubmitSlots& times, SymbolNames& names, ti::LogSink log)
       : config_(c),
         schema_(schema),
         pipeline_(pipeline),
@@ -432,14 +450,15 @@ class Feed {
         instruments_(c.keys),
         features_(schema.size()) {}
 
-  void run(const std::atomic<bool>& stop) {
+  /// False when receiving failed (logged).
+  bool run(const std::atomic<bool>& stop) {
     std::vector<unsigned char> datagram(65536);
     while (!stop.load(std::memory_order_relaxed)) {
       const ssize_t n = ::recv(socket_.fd, datagram.data(), datagram.size(), 0);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-        log(ti::LogLevel::kError, std::string("feed: recv failed: ") + std::strerror(errno));
-        return;
+        log(ti::LogLevel::kError, std::string("feed: recv failed: ") + std::strerror(errno) + "; stopping");
+        return false;
       }
       receive_ns_ = ti::now_ns();
       counters.datagrams.fetch_add(1, std::memory_order_relaxed);
@@ -448,6 +467,7 @@ class Feed {
           [this](std::uint64_t sequence, std::span<const unsigned char> message) { on_message(sequence, message); });
       account(r);
     }
+    return true;
   }
 
   FeedCounters counters;
@@ -458,7 +478,24 @@ class Feed {
     ti::emit_log(log_, {level, "feed", std::move(message), {}, std::nullopt, std::nullopt});
   }
 
-  // One line per event that matters (a gap, a malformed packet, a session change), never per message.
+  // A line per event that matters (a gap, a malformed packet, a session change), never per message, and at most
+  // kLogBurst of them per second (the rest counted, and said with the next line that is logged).
+  bool may_log() {
+    const std::int64_t now = ti::now_ns();
+    if (now - log_window_ns_ >= 1'000'000'000) {
+      if (suppressed_ > 0)
+        log(ti::LogLevel::kWarning, "feed: " + std::to_string(suppressed_) + " more gap/malformed lines not logged");
+      log_window_ns_ = now, logged_ = 0, suppressed_ = 0;
+    }
+    if (logged_ < kLogBurst) return ++logged_, true;
+    ++suppressed_;
+    return false;
+  }
+  static constexpr int kLogBurst = 20;
+  std::int64_t log_window_ns_ = 0;
+  int logged_ = 0;
+  std::uint64_t suppressed_ = 0;
+
   void account(const ti::feed::MoldResult& r) {
     using S = ti::feed::MoldStatus;
     if (r.session_changed)
@@ -467,9 +504,10 @@ class Feed {
       case S::kGap:
         counters.gaps.fetch_add(1, std::memory_order_relaxed);
         counters.missing.fetch_add(r.gap_to - r.gap_from + 1, std::memory_order_relaxed);
-        log(ti::LogLevel::kWarning, "feed: gap: sequences " + std::to_string(r.gap_from) + "-" +
-                                        std::to_string(r.gap_to) + " missing (" +
-                                        std::to_string(r.gap_to - r.gap_from + 1) + " messages)");
+        if (may_log())
+          log(ti::LogLevel::kWarning, "feed: gap: sequences " + std::to_string(r.gap_from) + "-" +
+                                          std::to_string(r.gap_to) + " missing (" +
+                                          std::to_string(r.gap_to - r.gap_from + 1) + " messages)");
         break;
       case S::kOverlap:
       case S::kDuplicate:
@@ -495,6 +533,10 @@ class Feed {
         return;
       }
       std::memcpy(&e, message.data(), sizeof e);
+      if (!plausible(e)) {  // values a book or feature could overflow on: refused, counted
+        counters.decode_failures.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
     } else if (!itch_.decode_message(message, sequence, e)) {
       if (itch_.stats().total_issues() != issues_seen_) {
         issues_seen_ = itch_.stats().total_issues();
@@ -517,10 +559,11 @@ class Feed {
     const auto trade = ti::features::classify_trade(e, slot->book);  // before: an execution's side may be in it
     slot->book.apply(e);
     slot->engine.update(e.ts_ns, slot->book, trade, features_);
-    times_.set(sequence, e.ts_ns);
+    times_.set(next_tag_, sequence, e.ts_ns);
     const ti::SubmitStatus s = pipeline_.submit(producer_, static_cast<ti::InstrumentKey>(e.symbol), features_,
-                                                ti::kNoDeadline, ring_.completion(sequence), receive_ns_);
+                                                ti::kNoDeadline, ring_.completion(next_tag_), receive_ns_);
     if (s == ti::SubmitStatus::kAccepted) {
+      ++next_tag_;  // a refused submit's slot is reused by the next one
       counters.submitted.fetch_add(1, std::memory_order_relaxed);
     } else if (s == ti::SubmitStatus::kRejected) {
       counters.rejected.fetch_add(1, std::memory_order_relaxed);  // overload: shed, counted
@@ -529,11 +572,19 @@ class Feed {
     }
   }
 
+  // A capture record's values within what books and features add and subtract without overflow (2^52).
+  static bool plausible(const ti::feed::Event& e) noexcept {
+    constexpr std::int64_t kMax = std::int64_t{1} << 52;
+    for (const std::int64_t v : {e.ts_ns, e.price, e.qty, e.bid_price, e.bid_qty, e.ask_price, e.ask_qty})
+      if (v < -kMax || v > kMax) return false;
+    return e.ts_ns >= 0;
+  }
+
   const ServeConfig& config_;
   const ti::features::FeatureSchema& schema_;
   ti::Pipeline& pipeline_;
   ResultQueue& ring_;
-  EventTimes& times_;
+  SubmitSlots& times_;
   SymbolNames& names_;
   ti::LogSink log_;
   Fd socket_;
@@ -544,6 +595,7 @@ class Feed {
   std::vector<std::unique_ptr<Instrument>> instruments_;  // by key (stock locate / capture symbol id)
   std::vector<float> features_;
   std::int64_t receive_ns_ = 0;
+  std::uint64_t next_tag_ = 0;  // accepted submits so far: the tag of the next one
 };
 
 // ---- predictions out ----
@@ -564,7 +616,7 @@ struct OutputCounters {
 
 class Output {
  public:
-  Output(const ServeConfig& c, ResultQueue& ring, std::size_t output_width, const EventTimes& times,
+  Output(const ServeConfig& c, ResultQueue& ring, std::size_t output_width, const SubmitSlots& times,
          const SymbolNames& names, ti::LogSink log)
       : config_(c),
         ring_(ring),
@@ -612,7 +664,11 @@ class Output {
       }
       flush_udp();
       if (n == 0) {
-        if (stop.load(std::memory_order_acquire) && !ring_.try_pop(r, outputs_)) break;
+        if (stop.load(std::memory_order_acquire)) {
+          if (!ring_.try_pop(r, outputs_)) break;
+          emit(r);
+          continue;
+        }
         if (idle_since == 0) idle_since = ti::now_ns();
         // Spin briefly after work; then sleep until a result comes (or 1 ms, to serve the subscribers' sockets), so
         // an idle daemon costs no CPU.
@@ -632,7 +688,8 @@ class Output {
     }
     flush_udp();
     service_sockets(0);
-    for (auto& s : subscribers_) drain(s, static_cast<int>(config_.drain_timeout_ms));
+    const std::int64_t until = ti::now_ns() + static_cast<std::int64_t>(config_.drain_timeout_ms) * 1'000'000;
+    for (auto& s : subscribers_) drain(s, until);  // one deadline for all of them
   }
 
   OutputCounters counters;
@@ -649,8 +706,8 @@ class Output {
     h.output_count = static_cast<std::uint16_t>(width_);
     h.key = r.key;
     h.status = static_cast<std::uint32_t>(r.status);
-    h.feed_sequence = r.tag;
-    h.event_ns = times_.get(r.tag);
+    h.feed_sequence = times_.sequence(r.tag);
+    h.event_ns = times_.ts(r.tag);
     h.receive_ns = r.event_ns;
     h.prediction_ns = r.batch_end_ns;
     h.model_version = r.model_version;
@@ -756,8 +813,7 @@ class Output {
   }
 
   // At exit: what a subscriber still has pending, within `timeout_ms`.
-  void drain(Subscriber& s, int timeout_ms) {
-    const std::int64_t until = ti::now_ns() + std::int64_t{timeout_ms} * 1'000'000;
+  void drain(Subscriber& s, std::int64_t until) {
     while (s.fd.fd >= 0 && s.sent < s.pending.size() && ti::now_ns() < until) {
       pollfd p{s.fd.fd, POLLOUT, 0};
       ::poll(&p, 1, 10);
@@ -768,7 +824,7 @@ class Output {
   const ServeConfig& config_;
   ResultQueue& ring_;
   std::size_t width_;
-  const EventTimes& times_;
+  const SubmitSlots& times_;
   const SymbolNames& names_;
   ti::LogSink log_;
   std::vector<float> outputs_;
@@ -814,10 +870,21 @@ int serve(const std::string& config_file, const std::vector<std::string>& overri
   sigemptyset(&signals);
   for (const int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a closed stderr or socket is an error return, not the end of the process
 
   ti::LoadOptions load;
   load.engine = ti::parse_engine(c.engine);
-  for (std::size_t b = 1; b <= std::min<std::size_t>(c.max_batch, 64); b *= 2) load.warmup_batch_sizes.push_back(b);
+  ti::PipelineConfig pc;
+  pc.keys = c.keys;
+  pc.max_batch = c.max_batch;
+  pc.max_delay_us = c.max_delay_us;
+  pc.queue_capacity = c.queue_capacity;
+  pc.workers = 1;  // the feed's result ring is single-producer: one worker pushes into it
+  if (c.conflation == "supersede") pc.conflation = ti::Conflation::kSupersede;
+  pc.idle = c.idle == "spin"    ? ti::IdleStrategy::kSpin
+            : c.idle == "yield" ? ti::IdleStrategy::kSpinThenYield
+                                : ti::IdleStrategy::kBlock;
+  load.warmup_batch_sizes = ti::pipeline_batch_sizes(pc);  // every size the pipeline runs, for each new version
   std::unique_ptr<ti::ModelRegistry> registry;
   std::unique_ptr<ti::CheckpointWatcher> watcher;
   std::shared_ptr<ti::ModelSlot> slot;
@@ -843,20 +910,10 @@ int serve(const std::string& config_file, const std::vector<std::string>& overri
     throw Error(ErrorCode::kWidthMismatch, "the model takes " + std::to_string(model->input_width()) + " features, " +
                                                c.feature_config + " computes " + std::to_string(schema.size()));
 
-  ti::PipelineConfig pc;
-  pc.keys = c.keys;
-  pc.max_batch = c.max_batch;
-  pc.max_delay_us = c.max_delay_us;
-  pc.queue_capacity = c.queue_capacity;
-  pc.workers = 1;  // the feed's result ring is single-producer: one worker pushes into it
-  if (c.conflation == "supersede") pc.conflation = ti::Conflation::kSupersede;
-  pc.idle = c.idle == "spin"    ? ti::IdleStrategy::kSpin
-            : c.idle == "yield" ? ti::IdleStrategy::kSpinThenYield
-                                : ti::IdleStrategy::kBlock;
   auto pipeline = ti::Pipeline::create(pc, slot, ti::make_cpu_backend());
   // Room for every request the queue can hold, and the batch in flight: a result never finds the ring full.
   ResultQueue ring(c.queue_capacity + c.max_batch + 1, model->output_width());
-  EventTimes times(2 * (c.queue_capacity + c.max_batch));
+  SubmitSlots times(2 * (c.queue_capacity + c.max_batch) + 2);
   SymbolNames names(c.keys);
 
   std::unique_ptr<ti::AdminServer> admin;
@@ -878,8 +935,21 @@ int serve(const std::string& config_file, const std::vector<std::string>& overri
   Output output(c, ring, model->output_width(), times, names, log);
 
   std::atomic<bool> stop_feed{false}, stop_output{false};
-  std::thread feed_thread([&] { feed.run(stop_feed); });
-  std::thread output_thread([&] { output.run(stop_output); });
+  // A thread that fails (out of memory, a socket error) stops the daemon the orderly way: SIGTERM to the main thread.
+  auto guarded = [&](const char* name, auto body) {
+    return [&say, name, body] {
+      try {
+        body();
+      } catch (const std::exception& e) {
+        say(ti::LogLevel::kError, std::string(name) + " thread failed: " + e.what() + "; stopping");
+        ::kill(::getpid(), SIGTERM);
+      }
+    };
+  };
+  std::thread feed_thread(guarded("feed", [&] {
+    if (!feed.run(stop_feed)) ::kill(::getpid(), SIGTERM);
+  }));
+  std::thread output_thread(guarded("output", [&] { output.run(stop_output); }));
   say(ti::LogLevel::kInfo, "serving " + model->metadata().name + " v" + std::to_string(model->version()) + " (" +
                                model->engine() + ") on feed " + c.feed_listen.text() +
                                (c.feed_group.empty() ? "" : " group " + c.feed_group) + " (" + c.feed_format + ")" +
@@ -912,8 +982,10 @@ int serve(const std::string& config_file, const std::vector<std::string>& overri
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   if (watcher) watcher->stop();
-  if (admin) admin->stop();
+  // Queued rows past the drain are cancelled first, so the admin server's stop (which waits for its inference rows)
+  // does not wait for the whole queue; new HTTP rows are refused (503) from here on.
   pipeline->shutdown();  // anything still queued completes as cancelled, into the ring
+  if (admin) admin->stop();
   stop_output.store(true, std::memory_order_release);
   output_thread.join();
 
@@ -930,6 +1002,9 @@ int serve(const std::string& config_file, const std::vector<std::string>& overri
                 ld(fc.decode_failures), static_cast<unsigned long long>(m.ok), ld(output.counters.records),
                 ld(output.counters.subscribers_dropped));
   say(ti::LogLevel::kInfo, line);
+  if (ring.dropped() > 0)
+    say(ti::LogLevel::kWarning, std::to_string(ring.dropped()) +
+                                    " results dropped: the output thread fell a whole queue behind (no record sent)");
   const ti::HistogramSnapshot lat = output.counters.receive_to_send.snapshot();
   auto us = [&](double q) { return static_cast<double>(lat.percentile(q)) / 1000.0; };
   std::snprintf(line, sizeof line,
@@ -949,6 +1024,7 @@ int serve(const std::string& config_file, const std::vector<std::string>& overri
         << ", \"udp_datagrams\": " << ld(output.counters.udp_datagrams)
         << ", \"subscribers\": " << ld(output.counters.subscribers)
         << ", \"subscribers_dropped\": " << ld(output.counters.subscribers_dropped)
+        << ", \"results_dropped\": " << ring.dropped() << ", \"invalid\": " << ld(fc.invalid)
         << ", \"receive_to_send_ns\": {\"count\": " << lat.count << ", \"p50\": " << lat.percentile(0.5)
         << ", \"p99\": " << lat.percentile(0.99) << ", \"p999\": " << lat.percentile(0.999) << ", \"max\": " << lat.max
         << "}}\n";

@@ -1051,6 +1051,19 @@ TEST(AdminServerInfer, RowsThePipelineRefusesAreAnswered503AsShed) {
       503, "3 of 3 rows shed: the pipeline's queue is full (overload)");
 }
 
+TEST(AdminServerInfer, ASequenceModelsPipelineIsRefused501ItsRowsNeedAKey) {
+  auto slot = std::make_shared<ModelSlot>(load_torchscript(model_path("gru.pt")));
+  PipelineConfig pc;
+  pc.keys = 4;
+  auto pipeline = Pipeline::create(pc, slot, make_cpu_backend());
+  auto server = AdminServer::start(quiet(), {.pipeline = pipeline.get(), .slot = slot.get(), .infer = pipeline.get()});
+  const auto model = slot->current();
+  const std::string body = Inference::body(1, model->input_width());
+  expect_error(Client(server->port()).request("POST", "/v2/models/" + model->metadata().name + "/infer", {}, body), 501,
+               "inference over HTTP runs stateless models only: this pipeline keeps per-key state");
+  server->stop();
+}
+
 // Many keep-alive connections at once, each with inference requests in flight together: every answer is the
 // model's, none lost; the workers batch rows of different connections together.
 TEST(AdminServerInfer, AThousandConcurrentKeepAliveConnectionsEachGetTheirAnswers) {

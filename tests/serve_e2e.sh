@@ -172,5 +172,61 @@ ENDPY
 }
 slow_run || fail "slow subscriber run"
 
+# 4. Multicast in, where this host routes loopback multicast (a probe decides; containers may not): the daemon joins
+#    the group and predicts every event the sender multicasts.
+multicast=skipped
+if "$(command -v python3)" - <<'ENDPY'
+import socket, struct, sys
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind(("239.0.0.7", 0))
+port = r.getsockname()[1]
+r.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack("4s4s", socket.inet_aton("239.0.0.7"),
+                                                                      socket.inet_aton("127.0.0.1")))
+r.settimeout(1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+s.sendto(b"probe", ("239.0.0.7", port))
+try:
+    r.recv(16)
+except OSError:
+    sys.exit(1)
+ENDPY
+then
+  feed_port=$(free_port)
+  cat >"$work/serve.toml" <<ENDTOML
+[model]
+path = "$model"
+[features]
+config = "$src/configs/default.toml"
+[pipeline]
+keys = 64
+[feed]
+listen = "127.0.0.1:$feed_port"
+group = "239.0.0.7"
+format = "capture"
+[predictions]
+tcp = ""
+[http]
+listen = ""
+ENDTOML
+  "$serve" --config "$work/serve.toml" --summary-json "$work/summary.json" >"$work/serve.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 600); do grep -q "serve \[info\]: serving" "$work/serve.log" && break; sleep 0.1; done
+  "$feed" --data "$work/syn.cap" --dest "239.0.0.7:$feed_port" --rate 50000 >"$work/feed.out" 2>&1 ||
+    fail "tickinfer-feed (multicast) failed"
+  sleep 0.5
+  kill -TERM "$serve_pid"
+  wait "$serve_pid" || fail "the daemon exited with status $? on SIGTERM"
+  serve_pid=
+  "$(command -v python3)" - "$work/summary.json" <<'ENDPY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+if s["ok"] != 20000 or s["gaps"] != 0:
+    sys.exit(f"serve_e2e: multicast run: {s}")
+ENDPY
+  multicast=20000
+fi
+
 echo "serve_e2e: 20000 events predicted as tickinfer-replay predicts them; injected faults counted exactly ($expect);"\
-  "a subscriber that does not read was dropped"
+  "a subscriber that does not read was dropped; multicast: $multicast"

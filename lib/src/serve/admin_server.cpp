@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstring>
 #include <exception>
 #include <optional>
 #include <sstream>
@@ -276,8 +277,11 @@ void ServerState::read_completions() {
       if (error != asio::error::operation_aborted) log(LogLevel::kError, "inference pipe: " + error.message());
       return;
     }
-    infer->complete(std::span<const unsigned char>(io->completed.data(), n));
+    // Copied out and re-armed first: the next read may complete into the buffer while these are answered.
+    std::array<unsigned char, 512> completed;
+    std::memcpy(completed.data(), io->completed.data(), n);
     read_completions();
+    infer->complete(std::span<const unsigned char>(completed.data(), n));
   });
 }
 
@@ -354,7 +358,8 @@ std::unique_ptr<AdminServer> AdminServer::start(AdminServerConfig config, AdminS
   impl->router = std::make_unique<internal::Router>(sources, std::move(token), impl->counters, impl->config.log,
                                                     impl->config.max_infer_rows);
   if (sources.infer != nullptr) {
-    impl->infer = std::make_unique<internal::InferDispatcher>(*sources.infer, impl->config.infer_deadline);
+    impl->infer = std::make_unique<internal::InferDispatcher>(*sources.infer, impl->config.infer_deadline,
+                                                              impl->config.max_connections);
     const int fd = ::dup(impl->infer->notify_fd());
     if (fd < 0) throw Error(ErrorCode::kInvalidConfig, "admin server: cannot dup the inference pipe");
     impl->io->completions.assign(fd);

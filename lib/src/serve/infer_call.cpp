@@ -52,11 +52,25 @@ HttpResponse InferCall::response() const {
   }
 }
 
-InferDispatcher::InferDispatcher(Pipeline& pipeline, std::chrono::milliseconds deadline)
+InferDispatcher::InferDispatcher(Pipeline& pipeline, std::chrono::milliseconds deadline, std::size_t max_calls)
     : pipeline_(pipeline), deadline_(deadline), producer_(pipeline.make_producer()) {
   if (::pipe2(pipe_, O_CLOEXEC | O_NONBLOCK) != 0)
     throw Error(ErrorCode::kInvalidConfig,
                 std::string("admin server: cannot make the inference pipe: ") + std::strerror(errno));
+  // A worker must never find the pipe full (the address would be lost, and its client never answered): room for
+  // every call that can be in flight, or refuse to start. A user over fs.pipe-user-pages-soft gets small pipes.
+  const std::size_t need = (max_calls + 1) * sizeof(InferCall*);
+  if (static_cast<std::size_t>(::fcntl(pipe_[1], F_GETPIPE_SZ)) < need) {
+    (void)::fcntl(pipe_[1], F_SETPIPE_SZ, static_cast<int>(need));
+  }
+  const int size = ::fcntl(pipe_[1], F_GETPIPE_SZ);
+  if (size < 0 || static_cast<std::size_t>(size) < need) {
+    ::close(pipe_[0]);
+    ::close(pipe_[1]);
+    throw Error(ErrorCode::kInvalidConfig, "admin server: the inference pipe holds " + std::to_string(size) +
+                                               " bytes, " + std::to_string(need) + " are needed for " +
+                                               std::to_string(max_calls) + " connections: lower max_connections");
+  }
 }
 
 InferDispatcher::~InferDispatcher() {
@@ -119,13 +133,16 @@ void InferDispatcher::finish(InferCall& call) noexcept {
   }
 }
 
-void InferDispatcher::complete(std::span<const unsigned char> bytes) {
+void InferDispatcher::complete(std::span<const unsigned char> bytes) noexcept {
   for (std::size_t at = 0; at + sizeof(InferCall*) <= bytes.size(); at += sizeof(InferCall*)) {
     InferCall* call = nullptr;
     std::memcpy(&call, bytes.data() + at, sizeof call);
     (void)call->remaining.load(std::memory_order_acquire);  // pairs with the last row's release
     std::shared_ptr<InferCall> own = std::move(call->self);
-    if (own->done) own->done(own->response());
+    try {  // out of memory while encoding: that one client gets no answer (its connection times out), the rest do
+      if (own->done) own->done(own->response());
+    } catch (...) {
+    }
   }
 }
 

@@ -48,8 +48,9 @@ struct InferCall {
 /// their one Producer; the workers never take it); take_completed() on the I/O thread that reads notify_fd().
 class InferDispatcher {
  public:
-  /// Throws Error(kInvalidConfig) when the pipe cannot be made.
-  InferDispatcher(Pipeline& pipeline, std::chrono::milliseconds deadline);
+  /// Throws Error(kInvalidConfig) when the pipe cannot be made or cannot hold an address per connection
+  /// (`max_calls`: the server's max_connections, each with at most one call in flight).
+  InferDispatcher(Pipeline& pipeline, std::chrono::milliseconds deadline, std::size_t max_calls);
   ~InferDispatcher();
   InferDispatcher(const InferDispatcher&) = delete;
   InferDispatcher& operator=(const InferDispatcher&) = delete;
@@ -60,7 +61,7 @@ class InferDispatcher {
   /// refuses complete at once as rejected; when every row did, the call is done here (its `done` runs inline).
   void submit(std::shared_ptr<InferCall> call);
   /// Hands each completed call in `bytes` (read from notify_fd(); a multiple of 8) its answer: runs its `done`.
-  void complete(std::span<const unsigned char> bytes);
+  void complete(std::span<const unsigned char> bytes) noexcept;
   /// Blocks until no row is in the pipeline, then drops the calls whose completion was not read (their `done`
   /// never runs). For stop(): after the I/O threads ended, with the pipeline alive or shut down.
   void drain();

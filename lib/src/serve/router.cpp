@@ -262,8 +262,11 @@ Router::Routed Router::route(const HttpRequest& request) {
 
 Router::Routed Router::infer(const HttpRequest& request, const Model& model) {
   if (sources_.infer == nullptr) return {error_response(404, "inference is not enabled on this server"), {}};
+  if (sources_.infer->state_width() > 0) {  // its rows need a key (an instrument) to keep the state of
+    return {error_response(501, "inference over HTTP runs stateless models only: this pipeline keeps per-key state")};
+  }
   InferSpec spec;
-  spec.input_width = model.input_width();
+  spec.input_width = sources_.infer->feature_width();  // the rows go to this pipeline
   spec.outputs = {{std::string(kInferOutputName), model.output_width()}};
   spec.max_rows = max_infer_rows_;
   auto call = std::make_shared<InferCall>();
