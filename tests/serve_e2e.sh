@@ -2,24 +2,27 @@
 # tickinfer-feed -> tickinfer-serve -> a TCP prediction subscriber, on loopback: the daemon's predictions equal
 # tickinfer-replay --predictions on the same data and model byte for byte (batches of 1 on both sides), gap,
 # duplicate and corrupt-packet injection is counted exactly while the rest is still predicted, a subscriber that does
-# not read is dropped without slowing anything, and bad configs are refused naming the file and line.
-# Usage: serve_e2e.sh REPLAY FEED SERVE SOURCE_DIR
+# not read is dropped without slowing anything, multicast in (where the host routes it), and bad configs are refused
+# naming the file and line. Usage: serve_e2e.sh REPLAY FEED SERVE SOURCE_DIR
 set -euo pipefail
 replay=$1 feed=$2 serve=$3 src=$4
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_e2e.XXXXXX")
-serve_pid= sub_pid=
+sub_pid=
+fail() {
+  echo "serve_e2e: $*" >&2
+  for f in serve.log sub.log feed.out; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; cat "$work/$f" >&2; }; done
+  exit 1
+}
+source "$(dirname "$0")/serve_lib.sh"
 cleanup() {
   [[ -n $serve_pid ]] && kill "$serve_pid" 2>/dev/null || true
   [[ -n $sub_pid ]] && kill "$sub_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-  echo "serve_e2e: $*" >&2
-  for f in serve.log sub.log feed.out; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; cat "$work/$f" >&2; }; done
-  exit 1
-}
-free_port() { "$(command -v python3)" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+py=$(command -v python3)
+model=$(dirname "$replay")/../models/replay_mlp.pt  # the build tree's bundled model
+[[ -f $model ]] || fail "no bundled model at $model"
 
 # A config the daemon refuses: exit 1, the file and line (or the --set) named.
 refused() {  # expected stderr, then the daemon's arguments
@@ -41,66 +44,55 @@ refused "tickinfer-serve: $work/none.toml: no such config file" --config "$work/
 
 "$replay" --events 20000 --symbols 8 --write-capture "$work/syn.cap" >/dev/null
 
-# One daemon run over the capture: start, wait until it serves, subscribe, feed (extra tickinfer-feed options in
-# $2...), stop with SIGTERM, and check the summary's counts against "key=value" pairs in $1.
-run() {
-  local expect=$1 count=$2
-  shift 2
-  local feed_port tcp_port
-  feed_port=$(free_port) tcp_port=$(free_port)
+# The daemon's config for these runs: the bundled model over capture records on FEED_PORT, then extra lines for
+# [pipeline] ($2), [feed] ($3) and [predictions] ($4).
+write_config() {
+  local predictions=${4:-'tcp = ""'}
   cat >"$work/serve.toml" <<ENDTOML
 [model]
 path = "$model"
 [features]
 config = "$src/configs/default.toml"
 [pipeline]
-max_batch = 1
 keys = 64
+$2
 [feed]
-listen = "127.0.0.1:$feed_port"
+listen = "127.0.0.1:$1"
 format = "capture"
+$3
 [predictions]
-tcp = "127.0.0.1:$tcp_port"
+$predictions
 [http]
-listen = "127.0.0.1:0"
+listen = ""
 ENDTOML
-  rm -f "$work/got.csv" "$work/got.csv.connected" "$work/summary.json"
-  "$serve" --config "$work/serve.toml" --summary-json "$work/summary.json" >"$work/serve.log" 2>&1 &
-  serve_pid=$!
-  for _ in $(seq 600); do
-    grep -q "serve \[info\]: serving" "$work/serve.log" && break
-    kill -0 "$serve_pid" 2>/dev/null || fail "the daemon exited before serving"
-    sleep 0.1
-  done
+}
+
+# One run with a subscriber: start, subscribe, feed (extra tickinfer-feed options in $3...), stop, and check the
+# summary against "key=value" pairs in $1; the subscriber must get $2 records.
+run() {
+  local expect=$1 count=$2 feed_port tcp_port
+  shift 2
+  feed_port=$(free_port) tcp_port=$(free_port)
+  write_config "$feed_port" "max_batch = 1" "" "tcp = \"127.0.0.1:$tcp_port\""
+  rm -f "$work/got.csv" "$work/got.csv.connected"
+  start_daemon "$work/serve.toml"
   "$serve" subscribe --tcp "127.0.0.1:$tcp_port" --csv "$work/got.csv" --count "$count" --timeout 60 \
     >"$work/sub.log" 2>&1 &
   sub_pid=$!
-  for _ in $(seq 600); do [[ -e $work/got.csv.connected ]] && break; sleep 0.05; done
-  grep -q "subscriber .* connected" "$work/serve.log" || sleep 0.5
+  wait_for 30 grep -q "subscriber .* connected" "$work/serve.log" || fail "the subscriber did not connect"
   # A modest rate: the kernel's socket buffers never overflow on a loaded machine (loss would be a gap).
   "$feed" --data "$work/syn.cap" --dest "127.0.0.1:$feed_port" --rate 50000 "$@" >"$work/feed.out" 2>&1 ||
     fail "tickinfer-feed failed"
   wait "$sub_pid" || fail "the subscriber did not get $count records"
   sub_pid=
-  kill -TERM "$serve_pid"
-  wait "$serve_pid" || fail "the daemon exited with status $? on SIGTERM"
-  serve_pid=
-  "$(command -v python3)" - "$work/summary.json" "$expect" <<'ENDPY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-bad = [f"{k}={s.get(k)} (expected {v})" for k, v in (p.split("=") for p in sys.argv[2].split()) if str(s.get(k)) != v]
-if bad:
-    sys.exit("serve_e2e: summary " + ", ".join(bad))
-ENDPY
+  stop_daemon
+  expect_summary "$expect" || fail "the daemon's counts"
 }
 
-model=$(dirname "$replay")/../models/replay_mlp.pt  # the build tree's bundled model
-[[ -f $model ]] || fail "no bundled model at $model"
-
 # 1. Every event predicted, and the predictions are tickinfer-replay's.
-run "messages=20000 events=20000 submitted=20000 ok=20000 records=20000 gaps=0 malformed_packets=0" 20000 ||
-  fail "clean run"
-"$replay" "$work/syn.cap" --symbol '*' --predictions "$work/want.csv" --max-batch 1 --quiet --json "$work/replay.json" >/dev/null
+run "messages=20000 events=20000 submitted=20000 ok=20000 records=20000 gaps=0 malformed_packets=0" 20000
+"$replay" "$work/syn.cap" --symbol '*' --predictions "$work/want.csv" --max-batch 1 --quiet --json "$work/replay.json" \
+  >/dev/null
 cmp "$work/want.csv" "$work/got.csv" || fail "the daemon's predictions differ from tickinfer-replay's"
 
 # 2. One message per packet; every 100th packet dropped, every 50th sent twice, every 70th corrupted (refused whole:
@@ -108,7 +100,7 @@ cmp "$work/want.csv" "$work/got.csv" || fail "the daemon's predictions differ fr
 #    predict every message that arrived.
 inject=(--max-messages-per-packet 1 --gap-every 100 --duplicate-every 50 --corrupt-every 70)
 "$feed" --data "$work/syn.cap" --dest 127.0.0.1:9 "${inject[@]}" --json "$work/expected.json" >/dev/null
-expect=$("$(command -v python3)" - "$work/expected.json" <<'ENDPY'
+expect=$("$py" - "$work/expected.json" <<'ENDPY'
 import json, sys
 e = json.load(open(sys.argv[1]))["expected_receiver"]
 assert e["gaps"] > 0 and e["duplicate_packets"] > 0 and e["malformed_packets"] > 0, e
@@ -119,63 +111,35 @@ print(f"messages={n} events={n} submitted={n} ok={n} records={n} gaps={e['gaps']
 ENDPY
 ) || fail "no receiver expectations in tickinfer-feed --json"
 count=$(sed 's/^messages=\([0-9]*\) .*/\1/' <<<"$expect")
-run "$expect" "$count" "${inject[@]}" || fail "injected run"
+run "$expect" "$count" "${inject[@]}"
+
 # 3. A subscriber that never reads (a 4 KiB receive buffer) is dropped once the daemon's bound is behind it
 #    (tcp_buffer_bytes, and the same in the kernel's send buffer); the daemon keeps predicting every event.
-slow_run() {
-  local feed_port tcp_port py
-  py=$(command -v python3)
-  feed_port=$(free_port) tcp_port=$(free_port)
-  cat >"$work/serve.toml" <<ENDTOML
-[model]
-path = "$model"
-[features]
-config = "$src/configs/default.toml"
-[pipeline]
-keys = 64
-[feed]
-listen = "127.0.0.1:$feed_port"
-format = "capture"
-[predictions]
-tcp = "127.0.0.1:$tcp_port"
-tcp_buffer_bytes = 65536
-[http]
-listen = ""
-ENDTOML
-  "$serve" --config "$work/serve.toml" --summary-json "$work/summary.json" >"$work/serve.log" 2>&1 &
-  serve_pid=$!
-  for _ in $(seq 600); do grep -q "serve \[info\]: serving" "$work/serve.log" && break; sleep 0.1; done
-  "$py" -c '
+feed_port=$(free_port) tcp_port=$(free_port)
+write_config "$feed_port" "" "" "tcp = \"127.0.0.1:$tcp_port\"
+tcp_buffer_bytes = 65536"
+start_daemon "$work/serve.toml"
+"$py" -c '
 import socket, sys, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(("127.0.0.1", int(sys.argv[1])))
 time.sleep(60)' "$tcp_port" &
-  sub_pid=$!
-  for _ in $(seq 600); do grep -q "subscriber .* connected" "$work/serve.log" && break; sleep 0.05; done
-  "$feed" --data "$work/syn.cap" --dest "127.0.0.1:$feed_port" --rate 50000 >"$work/feed.out" 2>&1 ||
-    fail "tickinfer-feed failed"
-  for _ in $(seq 600); do grep -q "dropped: " "$work/serve.log" && break; sleep 0.05; done
-  kill -TERM "$serve_pid"
-  wait "$serve_pid" || fail "the daemon exited with status $? on SIGTERM"
-  serve_pid=
-  kill "$sub_pid" 2>/dev/null || true
-  sub_pid=
-  grep -q "output: subscriber 127.0.0.1:[0-9]* dropped: .* bytes behind" "$work/serve.log" ||
-    fail "the slow subscriber was not dropped"
-  "$py" - "$work/summary.json" <<'ENDPY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-if s["subscribers_dropped"] != 1 or s["ok"] != 20000 or s["records"] != 20000:
-    sys.exit(f"serve_e2e: slow subscriber run: {s}")
-ENDPY
-}
-slow_run || fail "slow subscriber run"
+sub_pid=$!
+wait_for 30 grep -q "subscriber .* connected" "$work/serve.log" || fail "the slow subscriber did not connect"
+"$feed" --data "$work/syn.cap" --dest "127.0.0.1:$feed_port" --rate 50000 >"$work/feed.out" 2>&1 ||
+  fail "tickinfer-feed failed"
+wait_for 30 grep -q "output: subscriber 127.0.0.1:[0-9]* dropped: .* bytes behind" "$work/serve.log" ||
+  fail "the slow subscriber was not dropped"
+stop_daemon
+kill "$sub_pid" 2>/dev/null || true
+sub_pid=
+expect_summary "subscribers_dropped=1 ok=20000 records=20000" || fail "the slow subscriber run"
 
 # 4. Multicast in, where this host routes loopback multicast (a probe decides; containers may not): the daemon joins
 #    the group and predicts every event the sender multicasts.
 multicast=skipped
-if "$(command -v python3)" - <<'ENDPY'
+if "$py" - <<'ENDPY'
 import socket, struct, sys
 r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 r.bind(("239.0.0.7", 0))
@@ -194,39 +158,14 @@ except OSError:
 ENDPY
 then
   feed_port=$(free_port)
-  cat >"$work/serve.toml" <<ENDTOML
-[model]
-path = "$model"
-[features]
-config = "$src/configs/default.toml"
-[pipeline]
-keys = 64
-[feed]
-listen = "127.0.0.1:$feed_port"
-group = "239.0.0.7"
-format = "capture"
-[predictions]
-tcp = ""
-[http]
-listen = ""
-ENDTOML
-  "$serve" --config "$work/serve.toml" --summary-json "$work/summary.json" >"$work/serve.log" 2>&1 &
-  serve_pid=$!
-  for _ in $(seq 600); do grep -q "serve \[info\]: serving" "$work/serve.log" && break; sleep 0.1; done
+  write_config "$feed_port" "" 'group = "239.0.0.7"' ""
+  start_daemon "$work/serve.toml"
   "$feed" --data "$work/syn.cap" --dest "239.0.0.7:$feed_port" --rate 50000 >"$work/feed.out" 2>&1 ||
     fail "tickinfer-feed (multicast) failed"
-  sleep 0.5
-  kill -TERM "$serve_pid"
-  wait "$serve_pid" || fail "the daemon exited with status $? on SIGTERM"
-  serve_pid=
-  "$(command -v python3)" - "$work/summary.json" <<'ENDPY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-if s["ok"] != 20000 or s["gaps"] != 0:
-    sys.exit(f"serve_e2e: multicast run: {s}")
-ENDPY
+  stop_daemon
+  expect_summary "ok=20000 gaps=0" || fail "the multicast run"
   multicast=20000
 fi
 
-echo "serve_e2e: 20000 events predicted as tickinfer-replay predicts them; injected faults counted exactly ($expect);"\
+echo "serve_e2e: 20000 events predicted as tickinfer-replay predicts them; injected faults counted exactly ($expect);" \
   "a subscriber that does not read was dropped; multicast: $multicast"

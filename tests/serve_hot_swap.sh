@@ -7,17 +7,17 @@ set -euo pipefail
 replay=$1 feed=$2 serve=$3 python=$4 src=$5
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_swap.XXXXXX")
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 fail() {
   echo "serve_hot_swap: $*" >&2
   for f in serve.log sub.log train.out http.out; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; tail -40 "$work/$f" >&2; }; done
   exit 1
 }
-free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/serve_lib.sh"
+cleanup() {
+  for p in "${pids[@]}" $serve_pid; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 "$replay" --events 20000 --dump-features "$work/features.csv" >/dev/null
 "$replay" --events 60000 --symbols 4 --write-capture "$work/feed.cap" >/dev/null
@@ -26,11 +26,8 @@ mkdir "$work/checkpoints"
   --checkpoint-dir "$work/checkpoints" --epochs 3 --epoch-pause 3 --name synth_mlp >"$work/train.out" 2>&1 &
 train_pid=$!
 pids+=("$train_pid")
-for _ in $(seq 600); do
-  [[ -f $work/checkpoints/synth_mlp_epoch1.pt.sha256 ]] && break
-  kill -0 "$train_pid" 2>/dev/null || fail "training ended before epoch 1"
-  sleep 0.1
-done
+epoch1_or_gone() { [[ -f $work/checkpoints/synth_mlp_epoch1.pt.sha256 ]] || ! kill -0 "$train_pid" 2>/dev/null; }
+wait_for 120 epoch1_or_gone && [[ -f $work/checkpoints/synth_mlp_epoch1.pt.sha256 ]] || fail "no epoch 1 checkpoint"
 
 feed_port=$(free_port) tcp_port=$(free_port) http_port=$(free_port)
 cat >"$work/serve.toml" <<ENDTOML
@@ -48,18 +45,11 @@ tcp = "127.0.0.1:$tcp_port"
 [http]
 listen = "127.0.0.1:$http_port"
 ENDTOML
-"$serve" --config "$work/serve.toml" --summary-json "$work/summary.json" >"$work/serve.log" 2>&1 &
-serve_pid=$!
-pids+=("$serve_pid")
-for _ in $(seq 600); do
-  grep -q "serve \[info\]: serving" "$work/serve.log" && break
-  kill -0 "$serve_pid" 2>/dev/null || fail "the daemon exited before serving"
-  sleep 0.1
-done
+start_daemon "$work/serve.toml"
 "$serve" subscribe --tcp "127.0.0.1:$tcp_port" --csv "$work/got.csv" --count 60000 --timeout 120 >"$work/sub.log" 2>&1 &
 sub_pid=$!
 pids+=("$sub_pid")
-for _ in $(seq 600); do grep -q "subscriber .* connected" "$work/serve.log" && break; sleep 0.05; done
+wait_for 30 grep -q "subscriber .* connected" "$work/serve.log" || fail "the subscriber did not connect"
 
 # 60000 events at 5000/s: 12 s, while epochs 2 and 3 arrive; HTTP inference alongside, one request every 20 ms.
 "$feed" --data "$work/feed.cap" --dest "127.0.0.1:$feed_port" --rate 5000 >"$work/feed.out" 2>&1 &
@@ -95,8 +85,7 @@ wait "$feed_pid" || fail "tickinfer-feed failed"
 wait "$http_pid" || fail "the HTTP client failed"
 wait "$train_pid" || fail "training failed"
 wait "$sub_pid" || fail "the subscriber did not get 60000 records"
-kill -TERM "$serve_pid"
-wait "$serve_pid" || fail "the daemon exited with status $? on SIGTERM"
+stop_daemon
 pids=()
 
 "$python" - "$work/summary.json" "$work/sub.log" "$work/http.out" "$work/got.csv" "$work/serve.log" <<'ENDPY'
