@@ -679,15 +679,15 @@ class Output {
             emit(r);
             idle_since = 0;
           }
-          service_sockets(0);
+          service_sockets();
         }
         continue;
       }
       idle_since = 0;
-      service_sockets(0);
+      service_sockets();
     }
     flush_udp();
-    service_sockets(0);
+    service_sockets();
     const std::int64_t until = ti::now_ns() + static_cast<std::int64_t>(config_.drain_timeout_ms) * 1'000'000;
     for (auto& s : subscribers_) drain(s, until);  // one deadline for all of them
   }
@@ -747,18 +747,16 @@ class Output {
     datagram_.clear();
   }
 
-  void service_sockets(int timeout_ms) {
-    std::vector<pollfd>& fds = pollfds_;
-    fds.clear();
-    if (listener_.fd >= 0) fds.push_back({listener_.fd, POLLIN, 0});
-    for (auto& s : subscribers_)
-      if (s.fd.fd >= 0) fds.push_back({s.fd.fd, static_cast<short>(s.sent < s.pending.size() ? POLLOUT : 0), 0});
-    if (fds.empty()) {
-      if (timeout_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
-      return;
+  // Pending bytes to the subscribers (a send only where some are pending), and new subscribers at most once a
+  // millisecond: no syscall per batch of records when there is nothing to do.
+  void service_sockets() {
+    if (listener_.fd >= 0) {
+      const std::int64_t now = ti::now_ns();
+      if (now - last_accept_ns_ >= 1'000'000) {
+        last_accept_ns_ = now;
+        accept_subscribers();
+      }
     }
-    if (timeout_ms > 0) ::poll(fds.data(), fds.size(), timeout_ms);
-    if (listener_.fd >= 0) accept_subscribers();
     for (auto& s : subscribers_) write_some(s);
     std::erase_if(subscribers_, [](const Subscriber& s) { return s.fd.fd < 0; });
   }
@@ -834,7 +832,7 @@ class Output {
   std::vector<unsigned char> datagram_;
   Fd listener_;
   std::vector<Subscriber> subscribers_;
-  std::vector<pollfd> pollfds_;
+  std::int64_t last_accept_ns_ = 0;
 };
 
 // ---- the daemon ----

@@ -33,18 +33,35 @@ struct Counts {
   std::uint64_t submitted = 0, accepted = 0, received = 0, ok = 0, superseded = 0, refused_by_deadline = 0;
 };
 
-// Submits `n` keyed, polled requests (every 11th with a past deadline, which admission refuses), polling as it goes;
-// then polls until every accepted one arrived. Allocation-free itself: no std::function, no containers.
-bool run_polled(Pipeline& pipeline, Producer& producer, std::uint64_t n, Counts& c) {
+// Takes one polled result into the counts; false when none was waiting. Allocation-free.
+struct Poller {
+  Pipeline& pipeline;
+  Producer& producer;
+  Counts& c;
   PolledResult r;
-  float out[2];
-  auto poll_one = [&] {
+  float out[2] = {};
+  bool operator()() {
     if (!pipeline.poll(producer, r, out)) return false;
     ++c.received;
     if (r.status == ResultStatus::kOk) ++c.ok;
     if (r.status == ResultStatus::kSuperseded) ++c.superseded;
     return true;
-  };
+  }
+  // Until every accepted request arrived (at most 60 s).
+  bool until_all_received() {
+    const std::int64_t give_up = now_ns() + 60'000'000'000;
+    while (c.received < c.accepted) {
+      if (now_ns() > give_up) return false;
+      if (!(*this)()) std::this_thread::yield();
+    }
+    return true;
+  }
+};
+
+// Submits `n` keyed, polled requests (every 11th with a past deadline, which admission refuses), polling as it goes;
+// then polls until every accepted one arrived. Allocation-free itself: no std::function, no containers.
+bool run_polled(Pipeline& pipeline, Producer& producer, std::uint64_t n, Counts& c) {
+  Poller poll_one{pipeline, producer, c, {}};
   for (std::uint64_t i = 0; i < n; ++i) {
     const float features[kWidth] = {static_cast<float>(i % 1000), 1, 2, 3};
     const std::int64_t deadline = i % 11 == 0 ? now_ns() - 1 : deadline_in(3600s);
@@ -65,12 +82,7 @@ bool run_polled(Pipeline& pipeline, Producer& producer, std::uint64_t n, Counts&
     while (poll_one()) {
     }
   }
-  const std::int64_t give_up = now_ns() + 60'000'000'000;
-  while (c.received < c.accepted) {
-    if (now_ns() > give_up) return false;
-    if (!poll_one()) std::this_thread::yield();
-  }
-  return true;
+  return poll_one.until_all_received();
 }
 
 TEST(PipelineApiAllocations, TheCounterSeesAllocationsOnOtherThreads) {
@@ -190,14 +202,7 @@ TEST(PipelineApiAllocations, SequenceModelStateGatherScatterSplitsAndResetsAlloc
   auto pipeline = Pipeline::create(config, slot, backend);
   Producer producer = pipeline->make_producer({.result_ring = 1024});
   auto run = [&](std::uint64_t n, Counts& c) {
-    PolledResult r;
-    float out[2];
-    auto poll_one = [&] {
-      if (!pipeline->poll(producer, r, out)) return false;
-      ++c.received;
-      if (r.status == ResultStatus::kOk) ++c.ok;
-      return true;
-    };
+    Poller poll_one{*pipeline, producer, c, {}};
     for (std::uint64_t i = 0; i < n; ++i) {
       if (i % 1000 == 999) pipeline->reset_state(static_cast<InstrumentKey>(i % kKeys));
       const float features[kWidth] = {static_cast<float>(i % 13), 0, 0, 0};
@@ -209,12 +214,7 @@ TEST(PipelineApiAllocations, SequenceModelStateGatherScatterSplitsAndResetsAlloc
       while (poll_one()) {
       }
     }
-    const std::int64_t give_up = now_ns() + 60'000'000'000;
-    while (c.received < c.accepted) {
-      if (now_ns() > give_up) return false;
-      if (!poll_one()) std::this_thread::yield();
-    }
-    return true;
+    return poll_one.until_all_received();
   };
   Counts warm;
   ASSERT_TRUE(run(4000, warm));
