@@ -2,8 +2,8 @@
 # tickinfer-feed -> tickinfer-serve -> a TCP prediction subscriber, on loopback: the daemon's predictions equal
 # tickinfer-replay --predictions on the same data and model byte for byte (batches of 1 on both sides), gap,
 # duplicate and corrupt-packet injection is counted exactly while the rest is still predicted, a subscriber that does
-# not read is dropped without slowing anything, multicast in (where the host routes it), and bad configs are refused
-# naming the file and line. Usage: serve_e2e.sh REPLAY FEED SERVE SOURCE_DIR
+# not read is dropped without slowing anything, multicast in (where the host routes it), hostile datagrams are counted
+# and skipped, and bad configs are refused naming the file and line. Usage: serve_e2e.sh REPLAY FEED SERVE SOURCE_DIR
 set -euo pipefail
 replay=$1 feed=$2 serve=$3 src=$4
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_e2e.XXXXXX")
@@ -166,6 +166,30 @@ then
   expect_summary "ok=20000 gaps=0" || fail "the multicast run"
   multicast=20000
 fi
+
+# 5. Hostile datagrams straight at the daemon: a capture record whose price could overflow a book (2^60) is refused
+#    and counted as a decode failure, a record of the wrong size too, a datagram that is not MoldUDP64 is counted
+#    malformed; the one good add order before them is predicted.
+feed_port=$(free_port)
+write_config "$feed_port" "" "" ""
+start_daemon "$work/serve.toml"
+"$py" - "$feed_port" <<'ENDPY'
+import socket, struct, sys
+port = int(sys.argv[1])
+def event(price, qty=100, ts=34_200_000_000_000):
+    # feed::Event, 80 bytes: ts, order_id, new_order_id, price, qty, bid/ask price/qty, symbol, kind, side, aux, flags
+    return struct.pack("<qQQqqqqqqIBBBB", ts, 7, 0, price, qty, 0, 0, 0, 0, 0, 1, 1, 0, 0)  # kind 1 add, side 1 buy
+def packet(seq, *messages):
+    body = b"".join(struct.pack(">H", len(m)) + m for m in messages)
+    return b"HOSTILE   " + struct.pack(">QH", seq, len(messages)) + body
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for d in (packet(1, event(1_000_000)), packet(2, event(1 << 60)), packet(3, event(100)[:79]), b"not moldudp64"):
+    s.sendto(d, ("127.0.0.1", port))
+ENDPY
+# One feed thread takes datagrams in order: once the last one is reported, every one before it was handled.
+wait_for 10 grep -q "malformed packet skipped" "$work/serve.log" || fail "the malformed datagram was not reported"
+stop_daemon
+expect_summary "messages=3 decode_failures=2 malformed_packets=1 events=1 ok=1 gaps=0" || fail "the hostile datagrams"
 
 echo "serve_e2e: 20000 events predicted as tickinfer-replay predicts them; injected faults counted exactly ($expect);" \
   "a subscriber that does not read was dropped; multicast: $multicast"
