@@ -33,7 +33,8 @@ inline void require(bool ok, const char* what) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const auto in = fuzz::split_flags(data, size);
-  feed::MoldReceiver rx(feed::MoldReceiverOptions{(in.flags & 1) ? 1u : 0u});
+  // Flag bit 0: sessions start at 1 (else joined mid-stream); bit 1: max_gap 64 (a far packet is refused).
+  feed::MoldReceiver rx(feed::MoldReceiverOptions{(in.flags & 1) ? 1u : 0u, (in.flags & 2) ? 64u : 0u});
   std::string_view rest = in.rest;
   std::uint64_t blocks = 0;  // message blocks of well-formed data packets
   std::uint64_t last = 0;    // last sequence delivered in the current session
@@ -61,9 +62,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     });
     const auto& st = rx.stats();
     require(r.delivered == delivered, "result.delivered differs from the callbacks");
-    require(st.packets == st.malformed_packets + st.heartbeats + st.end_of_session_packets + st.data_packets,
+    require(st.packets == st.malformed_packets + st.too_far_ahead_packets + st.heartbeats + st.end_of_session_packets +
+                              st.data_packets,
             "packet kinds do not add up");
-    if (r.status == feed::MoldStatus::kMalformed) {
+    if (r.status == feed::MoldStatus::kTooFarAhead) {
+      require((in.flags & 2) != 0, "refused as too far ahead without max_gap");
+      require(delivered == 0, "a packet refused as too far ahead delivered messages");
+      require(rx.next_expected() == expected_before, "a packet refused as too far ahead moved the sequence");
+      require(rx.session() == session_before, "a packet refused as too far ahead changed the session");
+      require(r.sequence - r.gap_from > 64, "refused within max_gap");
+    } else if (r.status == feed::MoldStatus::kMalformed) {
       require(delivered == 0, "a malformed datagram delivered messages");
       require(rx.next_expected() == expected_before, "a malformed datagram moved the expected sequence");
       require(rx.session() == session_before, "a malformed datagram changed the session");

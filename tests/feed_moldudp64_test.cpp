@@ -105,7 +105,8 @@ struct Delivered {
 
 /// A receiver plus everything it delivered.
 struct Stream {
-  explicit Stream(std::uint64_t first_sequence = 1) : receiver(MoldReceiverOptions{first_sequence}) {}
+  explicit Stream(std::uint64_t first_sequence = 1, std::uint64_t max_gap = 0)
+      : receiver(MoldReceiverOptions{first_sequence, max_gap}) {}
   MoldResult feed(const Bytes& datagram) {
     return receiver.receive(std::span<const unsigned char>(datagram),
                             [&](std::uint64_t seq, std::span<const unsigned char> m) {
@@ -392,6 +393,55 @@ TEST(MoldUdp64, GapIsCountedOnceWithItsMissingRangeThenThePacketIsDeliveredAndSe
   EXPECT_EQ(st.missing_messages, 997u);
   EXPECT_EQ(st.messages, 8u);
   EXPECT_EQ(s.receiver.next_expected(), 1006u);
+}
+
+TEST(MoldUdp64, MaxGapRefusesOneStrayPacketFarAheadAndTheStreamGoesOnUnblinded) {
+  Stream s(1, 1000);
+  EXPECT_EQ(s.feed(packet("S", 1, numbered(1, 3))).status, MoldStatus::kOk);
+  // A stray (or hostile) packet 2^40 ahead: without max_gap every real packet after it would be a duplicate.
+  const auto r = s.feed(packet("S", std::uint64_t{1} << 40, numbered(1, 2)));
+  EXPECT_EQ(r.status, MoldStatus::kTooFarAhead);
+  EXPECT_EQ(r.gap_from, 4u);
+  EXPECT_EQ(r.delivered, 0u);
+  EXPECT_EQ(s.receiver.next_expected(), 4u);
+  EXPECT_EQ(s.feed(packet("S", 4, numbered(4, 2))).status, MoldStatus::kOk);
+  // Within max_gap a gap is taken as ever.
+  const auto g = s.feed(packet("S", 1006, numbered(1006, 1)));
+  EXPECT_EQ(g.status, MoldStatus::kGap);
+  EXPECT_EQ(g.gap_to, 1005u);
+  EXPECT_EQ(s.sequences(), (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 1006}));
+  const auto& st = s.receiver.stats();
+  EXPECT_EQ(st.too_far_ahead_packets, 1u);
+  EXPECT_EQ(st.packets, st.malformed_packets + st.too_far_ahead_packets + st.heartbeats + st.end_of_session_packets +
+                            st.data_packets);
+  EXPECT_STREQ(to_string(MoldStatus::kTooFarAhead), "too_far_ahead");
+}
+
+TEST(MoldUdp64, MaxGapTakesARealJumpWhenTheNextPacketContinuesTheRefusedOne) {
+  Stream s(1, 1000);
+  EXPECT_EQ(s.feed(packet("S", 1, numbered(1, 3))).status, MoldStatus::kOk);
+  EXPECT_EQ(s.feed(packet("S", 50001, numbered(50001, 2))).status, MoldStatus::kTooFarAhead);
+  // Not its continuation: refused too, and it becomes the one to continue.
+  EXPECT_EQ(s.feed(packet("S", 90001, numbered(90001, 1))).status, MoldStatus::kTooFarAhead);
+  const auto r = s.feed(packet("S", 90002, numbered(90002, 2)));  // continues 90001: the stream did jump
+  EXPECT_EQ(r.status, MoldStatus::kGap);
+  EXPECT_EQ(r.gap_from, 4u);
+  EXPECT_EQ(r.gap_to, 90001u);  // the refused packet's message is in the gap
+  EXPECT_EQ(r.delivered, 2u);
+  EXPECT_EQ(s.sequences(), (std::vector<std::uint64_t>{1, 2, 3, 90002, 90003}));
+  EXPECT_EQ(s.receiver.stats().too_far_ahead_packets, 2u);
+  EXPECT_EQ(s.receiver.stats().missing_messages, 89998u);
+}
+
+TEST(MoldUdp64, MaxGapDoesNotApplyToANewSessionOrAHeartbeatInReach) {
+  Stream s(0, 10);
+  EXPECT_EQ(s.feed(packet("A", 5000, numbered(5000, 1))).status, MoldStatus::kOk);  // joining: no expectation yet
+  const auto r = s.feed(packet("B", 900000, numbered(900000, 1)));                  // another session: restarts
+  EXPECT_TRUE(r.session_changed);
+  EXPECT_EQ(r.status, MoldStatus::kOk);
+  EXPECT_EQ(s.feed(packet("B", 900005, {})).status, MoldStatus::kGap);  // 4 ahead: within max_gap
+  EXPECT_EQ(s.feed(packet("B", 990005, {})).status, MoldStatus::kTooFarAhead);
+  EXPECT_EQ(s.receiver.next_expected(), 900005u);
 }
 
 TEST(MoldUdp64, SeveralGapsHaveExactRangesAndTotals) {

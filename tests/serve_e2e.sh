@@ -7,7 +7,7 @@
 set -euo pipefail
 replay=$1 feed=$2 serve=$3 src=$4
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_e2e.XXXXXX")
-sub_pid=
+sub_pid= udp_pid=
 fail() {
   echo "serve_e2e: $*" >&2
   for f in serve.log sub.log feed.out; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; cat "$work/$f" >&2; }; done
@@ -17,6 +17,7 @@ source "$(dirname "$0")/serve_lib.sh"
 cleanup() {
   [[ -n $serve_pid ]] && kill "$serve_pid" 2>/dev/null || true
   [[ -n $sub_pid ]] && kill "$sub_pid" 2>/dev/null || true
+  [[ -n $udp_pid ]] && kill "$udp_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -41,6 +42,10 @@ refused "tickinfer-serve: $work/bad.toml: give exactly one of model.path and mod
 refused "tickinfer-serve: --set 'pipeline.max_batch=0': pipeline.max_batch: 0 is out of range [1, 4096]" \
   --config "$src/configs/serve.toml" --set pipeline.max_batch=0
 refused "tickinfer-serve: $work/none.toml: no such config file" --config "$work/none.toml"
+refused "tickinfer-serve: $src/configs/serve.toml: pipeline.mode = \"direct\" runs the native engine: model.engine must be auto or native" \
+  --config "$src/configs/serve.toml" --set pipeline.mode='"direct"' --set model.engine='"libtorch"'
+refused "tickinfer-serve: --set 'feed.core=-2': feed.core: -2 is out of range [-1, 4095]" \
+  --config "$src/configs/serve.toml" --set feed.core=-2
 
 "$replay" --events 20000 --symbols 8 --write-capture "$work/syn.cap" >/dev/null
 
@@ -94,6 +99,34 @@ run "messages=20000 events=20000 submitted=20000 ok=20000 records=20000 gaps=0 m
 "$replay" "$work/syn.cap" --symbol '*' --predictions "$work/want.csv" --max-batch 1 --quiet --json "$work/replay.json" \
   >/dev/null
 cmp "$work/want.csv" "$work/got.csv" || fail "the daemon's predictions differ from tickinfer-replay's"
+
+# 1b. Direct mode (the feed thread runs the native engine and sends the UDP records itself; the output thread serves
+#     TCP): the same predictions, byte for byte, by UDP and by TCP.
+feed_port=$(free_port) tcp_port=$(free_port) udp_port=$(free_port)
+write_config "$feed_port" 'mode = "direct"' "" "tcp = \"127.0.0.1:$tcp_port\"
+udp = \"127.0.0.1:$udp_port\""
+rm -f "$work"/got*.csv*
+start_daemon "$work/serve.toml"
+grep -q "(native, direct) on feed" "$work/serve.log" || fail "the daemon did not say it serves in direct mode"
+"$serve" subscribe --udp "127.0.0.1:$udp_port" --csv "$work/got_udp.csv" --count 20000 --timeout 60 \
+  >"$work/sub_udp.log" 2>&1 &
+udp_pid=$!
+"$serve" subscribe --tcp "127.0.0.1:$tcp_port" --csv "$work/got_tcp.csv" --count 20000 --timeout 60 \
+  >"$work/sub.log" 2>&1 &
+sub_pid=$!
+wait_for 30 grep -q "subscriber .* connected" "$work/serve.log" || fail "the subscriber did not connect (direct)"
+wait_for 30 test -f "$work/got_udp.csv.connected" || fail "the UDP subscriber did not bind"
+"$feed" --data "$work/syn.cap" --dest "127.0.0.1:$feed_port" --rate 50000 >"$work/feed.out" 2>&1 ||
+  fail "tickinfer-feed failed (direct)"
+wait "$sub_pid" || fail "the TCP subscriber did not get 20000 records (direct)"
+sub_pid=
+wait "$udp_pid" || fail "the UDP subscriber did not get 20000 records (direct): $(cat "$work/sub_udp.log")"
+udp_pid=
+stop_daemon
+expect_summary "messages=20000 events=20000 submitted=20000 ok=20000 records=20000 gaps=0 udp_datagrams=20000" ||
+  fail "the daemon's counts (direct)"
+cmp "$work/want.csv" "$work/got_udp.csv" || fail "direct mode: the UDP records differ from tickinfer-replay's"
+cmp "$work/want.csv" "$work/got_tcp.csv" || fail "direct mode: the TCP records differ from tickinfer-replay's"
 
 # 2. One message per packet; every 100th packet dropped, every 50th sent twice, every 70th corrupted (refused whole:
 #    a gap for its messages). tickinfer-feed says what a receiver must count; the daemon must count exactly that and

@@ -22,6 +22,7 @@
 
 #include <blockingconcurrentqueue.h>
 
+#include "core/affinity.hpp"
 #include "core/cpu_relax.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
@@ -671,13 +672,7 @@ void Pipeline::Impl::record_service_time(std::int64_t elapsed_ns, std::size_t ro
 
 void Pipeline::Impl::pin(std::size_t index) const {
   if (config.pin_cores.empty()) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(config.pin_cores[index], &set);
-  const int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-  if (rc != 0)
-    throw Error(ErrorCode::kInvalidConfig, "pipeline: cannot pin worker " + std::to_string(index) + " to core " +
-                                               std::to_string(config.pin_cores[index]) + ": " + std::strerror(rc));
+  internal::pin_current_thread(config.pin_cores[index], "pipeline", "worker " + std::to_string(index));
 }
 
 void Pipeline::Impl::warm_up(Runner& runner, const Model& model) {

@@ -100,6 +100,8 @@ const char* to_string(MoldStatus status) noexcept {
       return "duplicate";
     case MoldStatus::kMalformed:
       return "malformed";
+    case MoldStatus::kTooFarAhead:
+      return "too_far_ahead";
   }
   return "unknown";
 }
@@ -169,6 +171,7 @@ void MoldReceiver::reset() noexcept {
   session_.fill(' ');
   synced_ = false;
   expected_ = options_.first_sequence;
+  jump_next_ = 0;
 }
 
 MoldResult MoldReceiver::malformed(MoldError error, std::size_t offset, const char* format, ...) noexcept {
@@ -245,9 +248,26 @@ MoldResult MoldReceiver::receive_impl(std::span<const unsigned char> datagram, D
     }
   }
 
-  // 2. Session.
   MoldResult r;
   r.sequence = sequence;
+  // max_gap: a packet of this session too far ahead changes nothing, unless it continues the one refused before.
+  if (options_.max_gap != 0 && synced_ && expected_ != 0 && sequence > expected_ &&
+      sequence - expected_ > options_.max_gap && std::memcmp(session_.data(), d, kMoldSessionBytes) == 0) {
+    if (jump_next_ == 0 || sequence != jump_next_) {
+      jump_next_ = sequence + (control ? 0 : count);
+      ++stats_.too_far_ahead_packets;
+      r.status = MoldStatus::kTooFarAhead;
+      r.kind = count == kMoldHeartbeatCount      ? MoldPacketKind::kHeartbeat
+               : count == kMoldEndOfSessionCount ? MoldPacketKind::kEndOfSession
+                                                 : MoldPacketKind::kMessages;
+      r.count = control ? 0 : count;
+      r.gap_from = expected_;
+      return r;
+    }
+  }
+  jump_next_ = 0;
+
+  // 2. Session.
   if (!synced_) {
     std::memcpy(session_.data(), d, kMoldSessionBytes);
     synced_ = true;

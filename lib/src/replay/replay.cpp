@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/affinity.hpp"
 #include "core/cpu_relax.hpp"
 #include "tickinfer/clock.hpp"
 #include "tickinfer/error.hpp"
@@ -85,16 +86,7 @@ struct Shared {
   }
 };
 
-void pin_self(int core) {
-  if (core < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core, &set);
-  const int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-  if (rc != 0)
-    throw Error(ErrorCode::kInvalidConfig,
-                "replay: cannot pin the feed thread to core " + std::to_string(core) + ": " + std::strerror(rc));
-}
+void pin_self(int core) { internal::pin_current_thread(core, "replay", "the feed thread"); }
 
 void wait_until(std::int64_t target_ns, const std::atomic<bool>* stop) {
   // Busy-wait, as a feed handler polling its NIC does: on a VM a sleeping thread's wake-up can take milliseconds,

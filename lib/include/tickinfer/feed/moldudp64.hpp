@@ -147,13 +147,15 @@ const char* to_string(MoldError error) noexcept;
 
 /// What one datagram did to the stream.
 enum class MoldStatus : std::uint8_t {
-  kOk,         // in sequence: every message new (or a heartbeat / end of session in step, or one that is late)
-  kGap,        // sequences gap_from..gap_to never arrived before this packet; the packet's messages were then
-               // delivered (a heartbeat or end of session whose sequence is ahead reports a gap the same way)
-  kOverlap,    // the packet started below the expected sequence: its old messages were dropped (duplicates),
-               // its new ones delivered
-  kDuplicate,  // every message of the packet was already delivered (or skipped by a gap): nothing delivered
-  kMalformed,  // framing is wrong: the whole packet was refused, nothing delivered; see error and reason
+  kOk,           // in sequence: every message new (or a heartbeat / end of session in step, or one that is late)
+  kGap,          // sequences gap_from..gap_to never arrived before this packet; the packet's messages were then
+                 // delivered (a heartbeat or end of session whose sequence is ahead reports a gap the same way)
+  kOverlap,      // the packet started below the expected sequence: its old messages were dropped (duplicates),
+                 // its new ones delivered
+  kDuplicate,    // every message of the packet was already delivered (or skipped by a gap): nothing delivered
+  kMalformed,    // framing is wrong: the whole packet was refused, nothing delivered; see error and reason
+  kTooFarAhead,  // MoldReceiverOptions::max_gap: further ahead than that and not continuing the last packet
+                 // refused so: refused whole, nothing delivered, nothing changes (gap_from: the expected sequence)
 };
 
 /// Stable name, e.g. "gap".
@@ -180,7 +182,8 @@ struct MoldResult {
 };
 
 /// Totals since construction (or reset()). Every datagram is one of: malformed, heartbeat, end of session,
-/// data packet, so packets == malformed_packets + heartbeats + end_of_session_packets + data_packets; every
+/// data packet, or refused as too far ahead, so packets == malformed_packets + too_far_ahead_packets + heartbeats +
+/// end_of_session_packets + data_packets; every
 /// message block of a well-formed data packet is delivered or a duplicate, so the sum of their counts ==
 /// messages + duplicate_messages.
 struct MoldStats {
@@ -197,6 +200,7 @@ struct MoldStats {
   std::uint64_t duplicate_messages = 0;      // messages dropped as already seen, in both
   std::uint64_t malformed_packets = 0;       // datagrams refused (kMalformed)
   std::uint64_t session_changes = 0;         // well-formed packets of another session than the previous one
+  std::uint64_t too_far_ahead_packets = 0;   // well-formed packets refused by max_gap (kTooFarAhead)
   bool end_of_session_seen = false;          // an end-of-session packet arrived in the current session
 };
 
@@ -205,6 +209,12 @@ struct MoldReceiverOptions {
   /// (joining a stream mid-session without reporting everything before as a gap). A fresh MoldUDP64 session
   /// starts at 1, so a receiver that must see the whole session sets 1.
   std::uint64_t first_sequence = 0;
+  /// 0: any gap is taken. Otherwise a packet of the current session more than max_gap sequences ahead of the
+  /// expected one is refused (kTooFarAhead: nothing delivered, nothing changes) unless it continues the packet
+  /// refused just before it (its sequence is that one's plus its count): one stray packet with a wild sequence
+  /// cannot make the receiver skip (and then drop as duplicates) everything up to it, while a real jump of the
+  /// stream costs one packet, reported in the gap taken with the next.
+  std::uint64_t max_gap = 0;
 };
 
 /// Sequences one MoldUDP64 stream (one session at a time). Per datagram:
@@ -278,6 +288,7 @@ class MoldReceiver {
   MoldStats stats_;
   MoldSession session_ = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
   bool synced_ = false;             // a well-formed packet was seen: session_ is its session
+  std::uint64_t jump_next_ = 0;     // max_gap: the sequence that continues the packet just refused (0: none)
   std::uint64_t expected_ = 0;      // 0: not known yet (options_.first_sequence 0 and no packet of the session)
   std::array<char, 160> reason_{};  // MoldResult::reason of the last malformed datagram
 };
