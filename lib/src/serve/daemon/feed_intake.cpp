@@ -12,6 +12,7 @@
 
 #include "core/affinity.hpp"
 #include "core/cpu_relax.hpp"
+#include "model/native/native_model.hpp"
 #include "serve/daemon/net.hpp"
 #include "serve/daemon/record_output.hpp"
 #include "tickinfer/clock.hpp"
@@ -118,10 +119,11 @@ Feed::Feed(const ServeConfig& c, const features::FeatureSchema& schema, Pipeline
       features_(schema.size()),
       direct_(direct) {
   if (c.direct()) {
-    predictor_ = std::make_unique<Predictor>(std::move(slot));
-    if (predictor_->input_width() == 0)
+    const auto model = slot ? slot->current() : nullptr;
+    if (!model || native::native_plan_of(*model) == nullptr)
       throw Error(ErrorCode::kUnsupported,
                   "pipeline.mode = \"direct\" runs the native engine, and the model has no native plan");
+    predictor_ = std::make_unique<Predictor>(std::move(slot));
     outputs_.resize(predictor_->output_width());
     record_.resize(prediction_record_bytes(outputs_.size()));
   }
