@@ -78,8 +78,8 @@ struct ServerState {
     tcp::acceptor acceptor{context};
     asio::steady_timer accept_retry{context};
     asio::thread_pool control{1};
-    asio::posix::stream_descriptor completions{context};  // the inference pipe's read end (a dup)
-    std::array<unsigned char, 512> completed{};           // call addresses read from it
+    asio::posix::stream_descriptor completions{context};  // the inference doorbell (a dup of its eventfd)
+    std::uint64_t rung = 0;                               // its counter, read to reset it
   };
   const AdminServerConfig config;
   internal::ServerCounters counters;
@@ -269,20 +269,20 @@ void ServerState::accept() {
   });
 }
 
-// Completed inference calls, 8-byte addresses each (the workers' pipe writes are atomic, so reads come in whole
-// addresses when the buffer is a multiple of 8).
+// Completed inference calls: a read of the doorbell resets it, then complete() answers every call waiting. (A read,
+// not a wait: Asio's epoll reactor is edge-triggered, and a read that finds the counter set completes at once,
+// where a wait re-armed after the edge would sleep through it.)
 void ServerState::read_completions() {
-  io->completions.async_read_some(asio::buffer(io->completed), [this](const beast::error_code& error, std::size_t n) {
-    if (error) {
-      if (error != asio::error::operation_aborted) log(LogLevel::kError, "inference pipe: " + error.message());
-      return;
-    }
-    // Copied out and re-armed first: the next read may complete into the buffer while these are answered.
-    std::array<unsigned char, 512> completed;
-    std::memcpy(completed.data(), io->completed.data(), n);
-    read_completions();
-    infer->complete(std::span<const unsigned char>(completed.data(), n));
-  });
+  io->completions.async_read_some(asio::buffer(&io->rung, sizeof io->rung),
+                                  [this](const beast::error_code& error, std::size_t) {
+                                    if (error) {
+                                      if (error != asio::error::operation_aborted)
+                                        log(LogLevel::kError, "inference doorbell: " + error.message());
+                                      return;
+                                    }
+                                    infer->complete();
+                                    read_completions();
+                                  });
 }
 
 void ServerState::on_accept(const beast::error_code& error, tcp::socket socket) {
@@ -350,18 +350,15 @@ std::unique_ptr<AdminServer> AdminServer::start(AdminServerConfig config, AdminS
   const bool control = !token.empty();
 
   if (sources.infer != nullptr && config.max_connections > 4096) {
-    throw Error(ErrorCode::kInvalidConfig,
-                "admin server: with inference, max_connections must be at most 4096 (each "
-                "connection's call in flight is one address in the completion pipe)");
+    throw Error(ErrorCode::kInvalidConfig, "admin server: with inference, max_connections must be at most 4096");
   }
   auto impl = std::make_unique<Impl>(std::move(config));
   impl->router = std::make_unique<internal::Router>(sources, std::move(token), impl->counters, impl->config.log,
                                                     impl->config.max_infer_rows);
   if (sources.infer != nullptr) {
-    impl->infer = std::make_unique<internal::InferDispatcher>(*sources.infer, impl->config.infer_deadline,
-                                                              impl->config.max_connections);
+    impl->infer = std::make_unique<internal::InferDispatcher>(*sources.infer, impl->config.infer_deadline);
     const int fd = ::dup(impl->infer->notify_fd());
-    if (fd < 0) throw Error(ErrorCode::kInvalidConfig, "admin server: cannot dup the inference pipe");
+    if (fd < 0) throw Error(ErrorCode::kInvalidConfig, "admin server: cannot dup the inference eventfd");
     impl->io->completions.assign(fd);
     impl->read_completions();
   }

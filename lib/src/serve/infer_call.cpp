@@ -1,6 +1,6 @@
 #include "serve/infer_call.hpp"
 
-#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -52,31 +52,17 @@ HttpResponse InferCall::response() const {
   }
 }
 
-InferDispatcher::InferDispatcher(Pipeline& pipeline, std::chrono::milliseconds deadline, std::size_t max_calls)
+InferDispatcher::InferDispatcher(Pipeline& pipeline, std::chrono::milliseconds deadline)
     : pipeline_(pipeline), deadline_(deadline), producer_(pipeline.make_producer()) {
-  if (::pipe2(pipe_, O_CLOEXEC | O_NONBLOCK) != 0)
+  event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (event_fd_ < 0)
     throw Error(ErrorCode::kInvalidConfig,
-                std::string("admin server: cannot make the inference pipe: ") + std::strerror(errno));
-  // A worker must never find the pipe full (the address would be lost, and its client never answered): room for
-  // every call that can be in flight, or refuse to start. A user over fs.pipe-user-pages-soft gets small pipes.
-  const std::size_t need = (max_calls + 1) * sizeof(InferCall*);
-  if (static_cast<std::size_t>(::fcntl(pipe_[1], F_GETPIPE_SZ)) < need) {
-    (void)::fcntl(pipe_[1], F_SETPIPE_SZ, static_cast<int>(need));
-  }
-  const int size = ::fcntl(pipe_[1], F_GETPIPE_SZ);
-  if (size < 0 || static_cast<std::size_t>(size) < need) {
-    ::close(pipe_[0]);
-    ::close(pipe_[1]);
-    throw Error(ErrorCode::kInvalidConfig, "admin server: the inference pipe holds " + std::to_string(size) +
-                                               " bytes, " + std::to_string(need) + " are needed for " +
-                                               std::to_string(max_calls) + " connections: lower max_connections");
-  }
+                std::string("admin server: cannot make the inference eventfd: ") + std::strerror(errno));
 }
 
 InferDispatcher::~InferDispatcher() {
   drain();
-  ::close(pipe_[0]);
-  ::close(pipe_[1]);
+  ::close(event_fd_);
 }
 
 void InferDispatcher::submit(std::shared_ptr<InferCall> call) {
@@ -126,39 +112,54 @@ void InferDispatcher::on_result(void* context, const Result& result) noexcept {
 }
 
 void InferDispatcher::finish(InferCall& call) noexcept {
-  const InferCall* address = &call;
-  // Every in-flight call is one connection's (one request at a time each) and the server caps connections far
-  // below the pipe's 8192 addresses, so the write does not find the pipe full; EINTR is retried.
-  while (::write(pipe_[1], &address, sizeof address) < 0 && errno == EINTR) {
+  // Release: pairs with take_completed()'s acquire exchange; the call's rows (written before the last fetch_sub,
+  // which this thread made) are visible to the I/O thread that takes it.
+  InferCall* head = completed_.load(std::memory_order_relaxed);
+  do {
+    call.next_completed = head;
+  } while (!completed_.compare_exchange_weak(head, &call, std::memory_order_release, std::memory_order_relaxed));
+  if (head != nullptr) return;  // the list was not empty: its first push rang, and complete() has not taken it yet
+  // The list was empty: ring. The I/O thread reads (resets) the doorbell before complete() takes the list, so a
+  // push after its take rings again and none waits unseen. An eventfd write fails only if the counter would overflow
+  // (never here).
+  const std::uint64_t one = 1;
+  while (::write(event_fd_, &one, sizeof one) < 0 && errno == EINTR) {
   }
 }
 
-void InferDispatcher::complete(std::span<const unsigned char> bytes) noexcept {
-  for (std::size_t at = 0; at + sizeof(InferCall*) <= bytes.size(); at += sizeof(InferCall*)) {
-    InferCall* call = nullptr;
-    std::memcpy(&call, bytes.data() + at, sizeof call);
-    (void)call->remaining.load(std::memory_order_acquire);  // pairs with the last row's release
+InferCall* InferDispatcher::take_completed() noexcept {
+  InferCall* newest = completed_.exchange(nullptr, std::memory_order_acquire);  // pairs with finish()'s release
+  InferCall* oldest = nullptr;
+  while (newest != nullptr) {  // reverse: answer in completion order
+    InferCall* next = newest->next_completed;
+    newest->next_completed = oldest;
+    oldest = newest;
+    newest = next;
+  }
+  return oldest;
+}
+
+std::size_t InferDispatcher::complete() noexcept {
+  std::size_t answered = 0;
+  for (InferCall* call = take_completed(); call != nullptr; ++answered) {
+    InferCall* next = call->next_completed;
     std::shared_ptr<InferCall> own = std::move(call->self);
     try {  // out of memory while encoding: that one client gets no answer (its connection times out), the rest do
       if (own->done) own->done(own->response());
     } catch (...) {
     }
+    call = next;
   }
+  return answered;
 }
 
 void InferDispatcher::drain() {
   while (rows_in_flight_.load(std::memory_order_acquire) != 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  unsigned char buffer[512];
-  for (;;) {
-    const ssize_t n = ::read(pipe_[0], buffer, sizeof buffer);
-    if (n <= 0) return;
-    for (ssize_t at = 0; at + 8 <= n; at += 8) {
-      InferCall* call = nullptr;
-      std::memcpy(&call, buffer + at, sizeof call);
-      (void)call->remaining.load(std::memory_order_acquire);
-      call->self.reset();  // its connection is gone: no answer
-    }
+  for (InferCall* call = take_completed(); call != nullptr;) {
+    InferCall* next = call->next_completed;
+    call->self.reset();  // its connection is gone: no answer
+    call = next;
   }
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 // POST /v2/models/{m}/infer through the pipeline: a decoded request's rows are submitted (unkeyed, batched with
 // everything else the pipeline runs), each row's result lands in the call, and the last one hands the call back to
-// the server's I/O threads through a pipe. Internal; no Asio here (admin_server.cpp reads the pipe).
+// the server's I/O threads: onto a lock-free list of completed calls, ringing an eventfd when the list was empty.
+// Internal; no Asio here (admin_server.cpp waits on the eventfd).
 //
 // The workers' side of a call: copy the row's outputs into the call's preallocated buffer, a relaxed store or two,
-// one fetch_sub; the last row of a call also writes the call's address (8 bytes) into the pipe: one write(2) per
-// HTTP request, never per row, no allocation, no lock.
+// one fetch_sub; the last row of a call also pushes the call (one CAS) and, only when the list was empty, writes the
+// eventfd: at most one write(2) per HTTP request, and one per wake-up of the I/O thread under load (a batch of
+// calls completing together rings once); never per row, no allocation, no lock.
 
 #include <atomic>
 #include <chrono>
@@ -38,43 +40,46 @@ struct InferCall {
   std::vector<std::uint64_t> versions;     // per row: the model version that ran it
   std::atomic<std::size_t> remaining{0};   // rows not yet completed
   InferDispatcher* dispatcher = nullptr;
-  std::shared_ptr<InferCall> self;  // keeps the call alive while rows are in the pipeline
+  std::shared_ptr<InferCall> self;      // keeps the call alive while rows are in the pipeline
+  InferCall* next_completed = nullptr;  // the completed list's link (InferDispatcher)
 
   /// After every row completed: 200 with the outputs, else the first failure's status and reason.
   HttpResponse response() const;
 };
 
 /// Submits calls to a pipeline and collects their completions. submit() from the I/O threads (a mutex serializes
-/// their one Producer; the workers never take it); take_completed() on the I/O thread that reads notify_fd().
+/// their one Producer; the workers never take it); complete() on the I/O thread that saw notify_fd() readable.
 class InferDispatcher {
  public:
-  /// Throws Error(kInvalidConfig) when the pipe cannot be made or cannot hold an address per connection
-  /// (`max_calls`: the server's max_connections, each with at most one call in flight).
-  InferDispatcher(Pipeline& pipeline, std::chrono::milliseconds deadline, std::size_t max_calls);
+  /// Throws Error(kInvalidConfig) when the eventfd cannot be made.
+  InferDispatcher(Pipeline& pipeline, std::chrono::milliseconds deadline);
   ~InferDispatcher();
   InferDispatcher(const InferDispatcher&) = delete;
   InferDispatcher& operator=(const InferDispatcher&) = delete;
 
-  /// The pipe's read end (non-blocking): 8-byte call addresses, one per completed call.
-  int notify_fd() const noexcept { return pipe_[0]; }
+  /// The doorbell (a non-blocking eventfd): readable when completed calls wait for complete().
+  int notify_fd() const noexcept { return event_fd_; }
   /// Sizes the call's buffers and submits its rows (each with the deadline now + `deadline`). Rows the pipeline
   /// refuses complete at once as rejected; when every row did, the call is done here (its `done` runs inline).
   void submit(std::shared_ptr<InferCall> call);
-  /// Hands each completed call in `bytes` (read from notify_fd(); a multiple of 8) its answer: runs its `done`.
-  void complete(std::span<const unsigned char> bytes) noexcept;
-  /// Blocks until no row is in the pipeline, then drops the calls whose completion was not read (their `done`
-  /// never runs). For stop(): after the I/O threads ended, with the pipeline alive or shut down.
+  /// After the caller read (reset) the doorbell: hands each completed call its answer (runs its `done`). Returns
+  /// the calls answered.
+  std::size_t complete() noexcept;
+  /// Blocks until no row is in the pipeline, then drops the completed calls not yet answered (their `done` never
+  /// runs; their memory is freed). For stop(): after the I/O threads ended, with the pipeline alive or shut down.
   void drain();
 
  private:
   static void on_result(void* context, const Result& result) noexcept;
-  void finish(InferCall& call) noexcept;  // the call's last row: notify
+  void finish(InferCall& call) noexcept;  // the call's last row: onto the completed list
+  InferCall* take_completed() noexcept;   // the whole list, oldest first
 
   Pipeline& pipeline_;
   std::chrono::milliseconds deadline_;
   Mutex mutex_;
   Producer producer_ TICKINFER_GUARDED_BY(mutex_);
-  int pipe_[2] = {-1, -1};
+  int event_fd_ = -1;
+  std::atomic<InferCall*> completed_{nullptr};  // newest first (a Treiber stack: workers push, complete() takes all)
   std::atomic<std::uint64_t> rows_in_flight_{0};
 };
 
