@@ -7,7 +7,9 @@
 # Latencies are wrk's (--latency: per request, measured at the client, microseconds).
 # Usage: scripts/bench_rest.sh URL WIDTH [SECONDS]
 #   e.g. scripts/bench_rest.sh http://127.0.0.1:8000/v2/models/mlp/infer 32
-#   env: BENCH_REST_RUNS ("1:1 2:8", threads:connections pairs), WRK (wrk)
+#   env: BENCH_REST_RUNS ("1:1 2:8", threads:connections pairs), WRK (wrk), BENCH_REST_PID (the server's pid: each
+#        line also gets cpu_us_per_request, its user + system CPU over the run per request, /proc/PID/stat; a
+#        measure the VM's noise moves far less than requests/s, and the throughput one free core would give)
 set -euo pipefail
 if (($# < 2)); then
   sed -n '2,11s/^# \{0,1\}//p' "$0" >&2
@@ -42,7 +44,10 @@ fi
 
 for run in ${BENCH_REST_RUNS:-1:1 2:8}; do
   threads=${run%%:*} connections=${run##*:}
+  cpu_ticks() { [[ -n ${BENCH_REST_PID:-} ]] && awk '{ print $14 + $15 }' "/proc/$BENCH_REST_PID/stat" || echo 0; }
+  cpu_before=$(cpu_ticks)
   out=$("$wrk" -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$script" "$url" -- "$width")
+  cpu_after=$(cpu_ticks)
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
   requests=$(awk '/requests in/ { print $1 }' <<<"$out")
   pct() { awk -v p="$1" '/Latency Distribution/ { d = 1; next } d && $1 == p { print $2; exit }' <<<"$out"; }
@@ -51,5 +56,7 @@ for run in ${BENCH_REST_RUNS:-1:1 2:8}; do
   errors=$(awk '/Socket errors:/ { s = 0; for (i = 3; i <= NF; i += 2) s += $(i + 1) + 0; print s }' <<<"$out")
   echo "run=c$connections threads=$threads connections=$connections seconds=$seconds requests=${requests:-?}" \
        "rps=${rps:-?} p50_us=$(to_us "$(pct 50%)") p90_us=$(to_us "$(pct 90%)") p99_us=$(to_us "$(pct 99%)")" \
-       "max_us=$(to_us "$max") non2xx=${non2xx:-0} socket_errors=${errors:-0}"
+       "max_us=$(to_us "$max") non2xx=${non2xx:-0} socket_errors=${errors:-0}" \
+       "$([[ -n ${BENCH_REST_PID:-} && -n $requests ]] && awk -v d=$((cpu_after - cpu_before)) -v n="$requests" \
+          -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "cpu_us_per_request=%.1f", d / hz * 1e6 / n }')"
 done

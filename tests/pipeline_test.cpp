@@ -465,6 +465,9 @@ TEST(PipelineConfigValidation, RejectsEachBadValueWithItsReason) {
   c.max_delay_us = -1;
   expect_error(c, ErrorCode::kInvalidConfig, "pipeline config: max_delay_us must be >= 0");
   c = {};
+  c.idle_spin_us = -1;
+  expect_error(c, ErrorCode::kInvalidConfig, "pipeline config: idle_spin_us must be >= 0");
+  c = {};
   c.allowed_batch_sizes = {8, 4};
   expect_error(c, ErrorCode::kInvalidConfig, "pipeline config: allowed_batch_sizes must be strictly increasing");
   c = {};

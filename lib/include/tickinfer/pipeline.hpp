@@ -31,7 +31,8 @@ enum class IdleStrategy {
                    // futex wake-up of the worker (the producer's syscall plus the scheduler's latency) on top
 };
 
-/// How long an idle worker polls before it yields (kSpinThenYield) or sleeps (kBlock).
+/// How long an idle worker polls by default before it yields (kSpinThenYield) or sleeps (kBlock)
+/// (PipelineConfig::idle_spin_us).
 inline constexpr std::int64_t kIdleSpinUs = 50;
 
 /// What a keyed submit() does when its key already has a request queued (PipelineConfig::conflation).
@@ -58,6 +59,9 @@ struct PipelineConfig {
   std::size_t queue_capacity = 65536;            // requests accepted but not yet taken by a worker
   std::size_t workers = 1;                       // >1 gives up per-producer completion order
   IdleStrategy idle = IdleStrategy::kBlock;
+  /// How long an idle worker polls before it yields or sleeps (kSpin: ignored). 0: at once, which hands the core
+  /// to the other threads at once (a small host whose I/O threads share the worker's core).
+  std::int64_t idle_spin_us = kIdleSpinUs;
   std::vector<int> pin_cores;      // worker i runs on pin_cores[i]; empty: not pinned
   std::size_t max_producers = 32;  // producers made with make_producer(), sizes the preallocation
   bool warm_up = true;             // run every batch size once per worker before serving

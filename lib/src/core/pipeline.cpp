@@ -245,6 +245,7 @@ void validate(const PipelineConfig& c) {
   if (c.queue_capacity > (std::size_t{1} << 31)) fail("queue_capacity must be < 2^31");
   if (c.workers == 0) fail("workers must be >= 1");
   if (c.max_delay_us < 0) fail("max_delay_us must be >= 0");
+  if (c.idle_spin_us < 0) fail("idle_spin_us must be >= 0");
   if (!c.pin_cores.empty() && c.pin_cores.size() < c.workers)
     fail("pin_cores names " + std::to_string(c.pin_cores.size()) + " cores for " + std::to_string(c.workers) +
          " workers");
@@ -780,15 +781,15 @@ void Pipeline::Impl::worker_main(std::size_t index) {
 
   const bool wait_for_fuller = config.max_delay_us > 0;
   const std::int64_t max_delay_ns = config.max_delay_us * 1000;
-  const std::int64_t spin_ns = kIdleSpinUs * 1000;
+  const std::int64_t spin_ns = config.idle_spin_us * 1000;
   unsigned polls = 0;
   std::int64_t idle_since = 0;  // 0: not idle (or not yet timed)
-  bool spun_out = false;        // polled for kIdleSpinUs without work: yield / block from now on
+  bool spun_out = false;        // polled for idle_spin_us without work: yield / block from now on
   // Acquire pairs with the release store in shutdown().
   while (!stopping.load(std::memory_order_acquire)) {
     std::size_t count = queue.try_dequeue_bulk(queue_token, batch.data(), config.max_batch);
     if (count == 0) {
-      if (config.idle == IdleStrategy::kSpin || !spun_out) {
+      if (config.idle == IdleStrategy::kSpin || (!spun_out && spin_ns > 0)) {
         cpu_relax();
         if (config.idle != IdleStrategy::kSpin && ++polls % kPollsPerClockRead == 0) {
           const std::int64_t now = now_ns();

@@ -132,6 +132,8 @@ ServeConfig load_serve_config(const std::string& file, const std::vector<std::st
         path(n, key, c.feature_config);
       else if (key == "pipeline.mode")
         one_of(n, key, c.mode, {"batched", "direct"});
+      else if (key == "pipeline.idle_spin_us")
+        size(n, key, c.idle_spin_us, 0, 1'000'000);
       else if (key == "pipeline.worker_core")
         core(n, key, c.worker_core);
       else if (key == "pipeline.max_batch")

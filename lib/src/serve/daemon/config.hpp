@@ -23,6 +23,7 @@ struct ServeConfig {
   std::string mode = "batched";  // batched (the pipeline's worker predicts) | direct (the feed thread predicts)
   std::size_t max_batch = 64, max_delay_us = 50, queue_capacity = 65536, keys = 65536;
   std::string conflation = "off", idle = "block";
+  std::size_t idle_spin_us = 50;  // PipelineConfig::idle_spin_us
   int worker_core = -1;
   std::size_t output_spin_us = 20;
   int output_core = -1;

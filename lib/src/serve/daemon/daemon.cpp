@@ -91,6 +91,7 @@ int serve(const std::string& config_file, const std::vector<std::string>& overri
   pc.queue_capacity = c.queue_capacity;
   pc.workers = 1;  // the feed's result ring is single-producer: one worker pushes into it
   if (c.worker_core >= 0) pc.pin_cores = {c.worker_core};
+  pc.idle_spin_us = static_cast<std::int64_t>(c.idle_spin_us);
   if (c.conflation == "supersede") pc.conflation = ti::Conflation::kSupersede;
   pc.idle = c.idle == "spin"    ? ti::IdleStrategy::kSpin
             : c.idle == "yield" ? ti::IdleStrategy::kSpinThenYield
