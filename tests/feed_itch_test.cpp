@@ -376,6 +376,27 @@ TEST(FeedItch, OutOfOrderTimestampIsReportedAndTheMessageStillHandedOut) {
   EXPECT_EQ(expect_error(ErrorCode::kParseError, [&] { stop.next(e); }), message);
 }
 
+TEST(FeedItch, NewSessionForgetsTheLastTimestampSoTheNextDaysFirstMessageIsInOrder) {
+  ItchEncoder day1, day2;
+  day1.add(7, kT + 5000, 1, 'B', 100, "AAPL", 1'500'000);
+  day2.add(7, kT, 1, 'B', 100, "AAPL", 1'500'000);
+  auto message = [](const ItchEncoder& enc) {  // without BinaryFILE's 2-byte length prefix, as MoldUDP64 frames it
+    return std::vector<unsigned char>(enc.bytes().begin() + 2, enc.bytes().end());
+  };
+  Event e{};
+  ItchReader renewed(ByteSource::from_string("udp", ""), ItchOptions{ParsePolicy::kSkip});
+  ASSERT_TRUE(renewed.decode_message(message(day1), 1, e));
+  renewed.new_session();
+  ASSERT_TRUE(renewed.decode_message(message(day2), 1, e));
+  EXPECT_EQ(e.ts_ns, kT);
+  EXPECT_EQ(renewed.stats().total_issues(), 0u);
+  // The same two messages in one session: the second is out of order.
+  ItchReader same(ByteSource::from_string("udp", ""), ItchOptions{ParsePolicy::kSkip});
+  ASSERT_TRUE(same.decode_message(message(day1), 1, e));
+  ASSERT_TRUE(same.decode_message(message(day2), 2, e));
+  EXPECT_EQ(same.stats().count(ParseIssue::kOutOfOrderTimestamp), 1u);
+}
+
 TEST(FeedItch, BookAfterABackwardsTimestampEqualsTheBookWithTheMessageApplied) {
   // The execution of order 1 is stamped before the add of order 2: dropping it would leave order 1 at 100
   // shares for every later message of it.

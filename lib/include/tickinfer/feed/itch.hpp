@@ -50,6 +50,9 @@ class ItchReader {
   /// False when it was refused (under kStop: thrown) or is not an event. Counts records, events and issues in
   /// stats(); the reader's own source is not read. Allocates only for issues and directory growth.
   bool decode_message(std::span<const unsigned char> message, std::uint64_t offset, Event& out);
+  /// A new transport session (a MoldUDP64 session change: the next trading day, a restarted sender): timestamps
+  /// start again from midnight, so the out-of-order check forgets the last one. Stats and the directory stay.
+  void new_session() noexcept { last_ts_ = 0; }
 
   /// Directory entries seen so far, by locate code.
   std::vector<SymbolInfo> symbols() const;

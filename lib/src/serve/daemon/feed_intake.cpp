@@ -226,6 +226,7 @@ void Feed::account(const feed::MoldResult& r) {
 
 void Feed::on_message(std::uint64_t sequence, std::span<const unsigned char> message) {
   counters.messages.fetch_add(1, std::memory_order_relaxed);
+  if (receiver_.stats().session_changes != sessions_seen_) new_session();
   feed::Event e{};
   if (config_.feed_format == "capture") {
     if (message.size() != sizeof(feed::Event)) {
@@ -274,6 +275,15 @@ void Feed::on_message(std::uint64_t sequence, std::span<const unsigned char> mes
   } else {
     counters.invalid.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+// A new MoldUDP64 session (the next trading day, a restarted sender) starts from an empty market: every book and
+// feature engine is dropped (made again at each instrument's first event: allocation, once per session) and the
+// ITCH reader's timestamp check starts again from midnight.
+void Feed::new_session() {
+  sessions_seen_ = receiver_.stats().session_changes;
+  for (auto& instrument : instruments_) instrument.reset();
+  itch_.new_session();
 }
 
 // Direct mode: the native engine on this thread, then the record to UDP (sent with the datagram's last one) and

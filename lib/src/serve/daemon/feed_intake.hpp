@@ -143,6 +143,7 @@ class Feed {
   bool may_log();
   void account(const feed::MoldResult& r);
   void on_message(std::uint64_t sequence, std::span<const unsigned char> message);
+  void new_session();
   void predict_here(std::uint32_t key, std::uint64_t sequence, std::int64_t event_ns);
   void flush_direct();
 
@@ -158,6 +159,7 @@ class Feed {
   feed::MoldReceiver receiver_;
   feed::ItchReader itch_;
   std::uint64_t issues_seen_ = 0;
+  std::uint64_t sessions_seen_ = 0;                       // MoldStats::session_changes when the books were last reset
   std::vector<std::unique_ptr<Instrument>> instruments_;  // by key (stock locate / capture symbol id)
   std::vector<float> features_;
   std::int64_t receive_ns_ = 0;
