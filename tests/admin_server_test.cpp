@@ -1001,6 +1001,67 @@ TEST(AdminServerInfer, EachRowRunsThroughThePipelineAndTheAnswerIsKServeOutputs)
   EXPECT_GE(inf.pipeline->metrics().snapshot().ok, 5u);
 }
 
+TEST(AdminServerInfer, DirectInferenceAnswersEachRowFromTheIoThreadAsTheModelComputesItWithoutThePipeline) {
+  Admin admin;
+  AdminServerConfig c;
+  c.log = [](const LogRecord&) {};
+  c.threads = 2;
+  admin.server =
+      AdminServer::start(c, {.registry = admin.registry.get(), .direct_infer = admin.registry->slot().get()});
+  const auto model = admin.registry->slot()->current();
+  ASSERT_EQ(model->engine(), "native") << "direct inference needs a native plan";
+  const std::size_t width = model->input_width();
+  const std::string request = Inference::body(7, width);
+  const Json in = Json::parse(request)["inputs"][0]["data"];
+  const auto backend = make_cpu_backend();
+  auto runner = backend->make_runner(1, width);
+  // Several connections at once: each request takes its own Predictor.
+  std::vector<std::thread> clients;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        const auto response = Client(admin.server->port()).request("POST", "/v2/models/mlp/infer", {}, request);
+        if (response && response->status == 200) good.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(good.load(), 100);
+  const auto response = Client(admin.server->port()).request("POST", "/v2/models/mlp/infer", {}, request);
+  ASSERT_TRUE(response.has_value());
+  ASSERT_EQ(response->status, 200) << response->body;
+  const Json answer = Json::parse(response->body);
+  EXPECT_EQ(answer["model_version"], "1");
+  EXPECT_EQ(answer["id"], "req-7");
+  const Json& out = answer["outputs"][0];
+  EXPECT_EQ(out["shape"], Json({7, model->output_width()}));
+  for (std::size_t r = 0; r < 7; ++r) {
+    const auto staged = runner->input(1);
+    for (std::size_t k = 0; k < width; ++k) staged[k] = in[r * width + k].get<float>();
+    const auto expected = runner->run(*model, 1);
+    for (std::size_t k = 0; k < model->output_width(); ++k)
+      EXPECT_NEAR(out["data"][r * model->output_width() + k].get<float>(), expected[k], 1e-5f) << "row " << r;
+  }
+  // The same refusals as through the pipeline.
+  expect_error(Client(admin.server->port())
+                   .request("POST", "/v2/models/mlp/infer", {},
+                            "{\"inputs\":[{\"name\":\"features\",\"shape\":[1,3],\"datatype\":\"FP32\","
+                            "\"data\":[1,2,3]}]}"),
+               400, "input 'features' has shape [1, 3]: width 3, the model's is " + std::to_string(width));
+}
+
+TEST(AdminServerInfer, PipelineAndDirectInferenceTogetherAreRefused) {
+  Inference inf({}, /*with_infer=*/false);
+  try {
+    AdminServer::start({}, {.infer = inf.pipeline.get(), .direct_infer = inf.admin.registry->slot().get()});
+    FAIL() << "started with both";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidConfig);
+    EXPECT_STREQ(e.what(), "admin server: give at most one of AdminSources::infer and direct_infer");
+  }
+}
+
 TEST(AdminServerInfer, BadRequestsAre400WithTheReasonAndNothingIsSubmitted) {
   Inference inf;
   const std::uint16_t port = inf.admin.server->port();

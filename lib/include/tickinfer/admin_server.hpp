@@ -58,6 +58,11 @@ struct AdminSources {
   /// Non-null: POST /v2/models/{m}/infer (KServe v2 JSON) runs each request's rows through this pipeline, unkeyed,
   /// batched with whatever else it runs; null: that endpoint answers 404. The server makes one Producer of it.
   Pipeline* infer = nullptr;
+  /// Instead of `infer` (give at most one): POST .../infer runs each request's rows on the I/O thread that decoded
+  /// it, with this slot's current model on the native engine (tickinfer::Predictor, one per I/O thread at a time;
+  /// swaps are picked up): no queue, no thread hop, no deadline. The slot must outlive the server. A model without
+  /// a native plan is answered 500; a sequence model 501.
+  const ModelSlot* direct_infer = nullptr;
 };
 
 /// An HTTP/1.1 server (keep-alive, no TLS) on its own threads. Readers never take a lock the pipeline's workers

@@ -349,6 +349,8 @@ std::unique_ptr<AdminServer> AdminServer::start(AdminServerConfig config, AdminS
   if (!config.token_file.empty()) token = internal::read_token_file(config.token_file);
   const bool control = !token.empty();
 
+  if (sources.infer != nullptr && sources.direct_infer != nullptr)
+    throw Error(ErrorCode::kInvalidConfig, "admin server: give at most one of AdminSources::infer and direct_infer");
   if (sources.infer != nullptr && config.max_connections > 4096) {
     throw Error(ErrorCode::kInvalidConfig, "admin server: with inference, max_connections must be at most 4096");
   }

@@ -261,12 +261,13 @@ Router::Routed Router::route(const HttpRequest& request) {
 }
 
 Router::Routed Router::infer(const HttpRequest& request, const Model& model) {
-  if (sources_.infer == nullptr) return {error_response(404, "inference is not enabled on this server"), {}};
-  if (sources_.infer->state_width() > 0) {  // its rows need a key (an instrument) to keep the state of
+  const bool direct = sources_.infer == nullptr && sources_.direct_infer != nullptr;
+  if (sources_.infer == nullptr && !direct) return {error_response(404, "inference is not enabled on this server"), {}};
+  if (direct ? model.state_width() > 0 : sources_.infer->state_width() > 0) {  // rows need a key to keep state of
     return {error_response(501, "inference over HTTP runs stateless models only: this pipeline keeps per-key state")};
   }
   InferSpec spec;
-  spec.input_width = sources_.infer->feature_width();  // the rows go to this pipeline
+  spec.input_width = direct ? model.input_width() : sources_.infer->feature_width();  // where the rows go
   spec.outputs = {{std::string(kInferOutputName), model.output_width()}};
   spec.max_rows = max_infer_rows_;
   auto call = std::make_shared<InferCall>();
@@ -275,7 +276,49 @@ Router::Routed Router::infer(const HttpRequest& request, const Model& model) {
   }
   call->model_name = model.metadata().name;
   call->output_width = model.output_width();
+  if (direct) return infer_direct(std::move(call));
   return {{}, {}, std::move(call)};
+}
+
+// The rows on this thread, one at a time, with an idle Predictor of the slot (made on first need: a few per
+// server, one per I/O thread running inference at once).
+Router::Routed Router::infer_direct(std::shared_ptr<InferCall> call) {
+  std::unique_ptr<Predictor> predictor;
+  {
+    MutexLock lock(predictors_mutex_);
+    if (!predictors_.empty()) {
+      predictor = std::move(predictors_.back());
+      predictors_.pop_back();
+    }
+  }
+  // Not owned: the slot outlives the server (AdminSources), and so every Predictor.
+  if (!predictor)
+    predictor =
+        std::make_unique<Predictor>(std::shared_ptr<const ModelSlot>(std::shared_ptr<void>(), sources_.direct_infer));
+  InferCall& c = *call;
+  const std::size_t rows = c.request.rows, width = c.request.values.size() / (rows == 0 ? 1 : rows);
+  c.outputs.assign(rows * c.output_width, 0.0f);
+  c.status.assign(rows, ResultStatus::kModelError);
+  c.versions.assign(rows, 0);
+  std::optional<HttpResponse> refused;
+  for (std::size_t r = 0; r < rows && !refused; ++r) {
+    const PredictStatus s = predictor->predict(std::span<const float>(c.request.values.data() + r * width, width),
+                                               std::span<float>(c.outputs.data() + r * c.output_width, c.output_width));
+    c.versions[r] = predictor->model_version();
+    if (s == PredictStatus::kOk || s == PredictStatus::kModelError) {
+      c.status[r] = s == PredictStatus::kOk ? ResultStatus::kOk : ResultStatus::kModelError;
+    } else {  // the served model changed under the request (a swap to one without a native plan, or to other widths)
+      refused = error_response(s == PredictStatus::kNotNative ? 500 : 503,
+                               std::string("direct inference: ").append(to_string(s)) +
+                                   (s == PredictStatus::kNotNative ? ": the served model has no native plan" : ""));
+    }
+  }
+  {
+    MutexLock lock(predictors_mutex_);
+    predictors_.push_back(std::move(predictor));
+  }
+  if (refused) return {std::move(*refused), {}};
+  return {c.response(), {}};
 }
 
 HttpResponse Router::model_metadata(const Model& model) {

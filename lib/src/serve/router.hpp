@@ -16,6 +16,7 @@
 #include "tickinfer/log.hpp"
 #include "tickinfer/model.hpp"
 #include "tickinfer/mutex.hpp"
+#include "tickinfer/predictor.hpp"
 
 namespace tickinfer::internal {
 
@@ -85,6 +86,7 @@ class Router {
   HttpResponse model_versions(const Model& model);
   Routed control(const std::string& action, const Model& model, const std::string* version_text);
   Routed infer(const HttpRequest& request, const Model& model);
+  Routed infer_direct(std::shared_ptr<InferCall> call);
 
   AdminSources sources_;
   const ModelSlot* slot_;  // the served model's slot: the registry's, else sources_.slot, else the pipeline's
@@ -93,6 +95,9 @@ class Router {
   const ServerCounters& counters_;
   LogSink log_;
   std::size_t max_infer_rows_;
+  // AdminSources::direct_infer: idle Predictors (one taken per request, so one per I/O thread in use at a time).
+  Mutex predictors_mutex_;
+  std::vector<std::unique_ptr<Predictor>> predictors_ TICKINFER_GUARDED_BY(predictors_mutex_);
 };
 
 /// The Prometheus text of this process (process_cpu_seconds_total, resident memory, open fds, ...) from /proc.

@@ -140,8 +140,12 @@ int serve(const std::string& config_file, const std::vector<std::string>& overri
     ac.infer_deadline = std::chrono::milliseconds(c.http_infer_deadline_ms);
     ac.max_connections = c.http_max_connections;
     ac.threads = c.http_threads;
-    admin = ti::AdminServer::start(
-        ac, {.pipeline = pipeline.get(), .registry = registry.get(), .slot = slot.get(), .infer = pipeline.get()});
+    // Direct mode: HTTP rows too are predicted on the thread that received them (an I/O thread), no queue hop.
+    admin = ti::AdminServer::start(ac, {.pipeline = pipeline.get(),
+                                        .registry = registry.get(),
+                                        .slot = slot.get(),
+                                        .infer = c.direct() ? nullptr : pipeline.get(),
+                                        .direct_infer = c.direct() ? slot.get() : nullptr});
   }
   // Direct mode: the feed thread sends the UDP records itself (and measures); the output thread serves TCP.
   std::unique_ptr<UdpSender> udp;
