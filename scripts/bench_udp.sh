@@ -19,6 +19,7 @@ trap cleanup EXIT
 last_core=$(($(nproc) - 1))
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$build/apps/tickinfer-replay" --events "$events" --symbols 16 --write-capture "$work/syn.cap" >/dev/null
+: >"$work/serve.log"  # exists before the daemon's shell opens it: the wait below greps it at once
 "$build/apps/tickinfer-serve" --config "$root/configs/serve.toml" --summary-json "$work/summary.json" \
   --set model.path="\"$build/models/replay_mlp.pt\"" --set feed.format='"capture"' \
   --set feed.listen="\"127.0.0.1:$port\"" --set predictions.udp='"127.0.0.1:9"' --set predictions.tcp='""' \
