@@ -7,20 +7,7 @@
 set -euo pipefail
 replay=$1 feed=$2 serve=$3 src=$4
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_e2e.XXXXXX")
-sub_pid= udp_pid=
-fail() {
-  echo "serve_e2e: $*" >&2
-  for f in serve.log sub.log feed.out; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; cat "$work/$f" >&2; }; done
-  exit 1
-}
 source "$(dirname "$0")/serve_lib.sh"
-cleanup() {
-  [[ -n $serve_pid ]] && kill "$serve_pid" 2>/dev/null || true
-  [[ -n $sub_pid ]] && kill "$sub_pid" 2>/dev/null || true
-  [[ -n $udp_pid ]] && kill "$udp_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 py=$(command -v python3)
 model=$(dirname "$replay")/../models/replay_mlp.pt  # the build tree's bundled model
 [[ -f $model ]] || fail "no bundled model at $model"

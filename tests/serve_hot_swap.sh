@@ -6,18 +6,8 @@
 set -euo pipefail
 replay=$1 feed=$2 serve=$3 python=$4 src=$5
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_swap.XXXXXX")
-pids=()
-fail() {
-  echo "serve_hot_swap: $*" >&2
-  for f in serve.log sub.log train.out http.out; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; tail -40 "$work/$f" >&2; }; done
-  exit 1
-}
+logs="serve.log sub.log train.out http.out"
 source "$(dirname "$0")/serve_lib.sh"
-cleanup() {
-  for p in "${pids[@]}" $serve_pid; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 "$replay" --events 20000 --dump-features "$work/features.csv" >/dev/null
 "$replay" --events 80000 --symbols 4 --write-capture "$work/feed.cap" >/dev/null

@@ -6,19 +6,7 @@
 set -euo pipefail
 replay=$1 feed=$2 serve=$3 synthetic=$4 src=$5
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_itch.XXXXXX")
-sub_pid=
-fail() {
-  echo "serve_itch_e2e: $*" >&2
-  for f in serve.log sub.log feed.out; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; cat "$work/$f" >&2; }; done
-  exit 1
-}
 source "$(dirname "$0")/serve_lib.sh"
-cleanup() {
-  [[ -n $serve_pid ]] && kill "$serve_pid" 2>/dev/null || true
-  [[ -n $sub_pid ]] && kill "$sub_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 model=$(dirname "$replay")/../models/replay_mlp.pt
 [[ -f $model ]] || fail "no bundled model at $model"
 

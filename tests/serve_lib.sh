@@ -1,7 +1,23 @@
 # Sourced by the daemon's script tests (serve_e2e.sh, serve_hot_swap.sh): free ports, a daemon started from a config
 # and waited for until it serves, stopped with SIGTERM (it must exit 0), waits with a bound. Needs $serve, $work and
-# a fail() function; keeps the daemon's pid in $serve_pid (empty when none runs).
-serve_pid=
+# $work; defines fail() and the exit trap; keeps the daemon's pid in $serve_pid (empty when none runs).
+serve_pid= sub_pid= udp_pid=
+pids=()                                     # more processes to kill at exit
+logs=${logs:-"serve.log sub.log feed.out"}  # files under $work that fail() prints
+
+# fail MESSAGE: the message and the tail of each log, then exit 1.
+fail() {
+  echo "$(basename "$0" .sh): $*" >&2
+  for f in $logs; do [[ -f $work/$f ]] && { echo "--- $f:" >&2; tail -60 "$work/$f" >&2; }; done
+  exit 1
+}
+
+# At exit: the daemon, the subscribers and $pids killed, $work removed.
+cleanup() {
+  for p in "${pids[@]}" $serve_pid $sub_pid $udp_pid; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 free_port() {
   "$(command -v python3)" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
