@@ -2,7 +2,8 @@
 # Train while the daemon serves: train_model.py --checkpoint-dir writes an epoch every few seconds into the directory
 # tickinfer-serve watches (model.dir), while tickinfer-feed sends a paced feed over UDP and a client POSTs KServe
 # inference requests. Each epoch goes live (the records say which version predicted them, in order), no event and
-# no request is lost or fails. Usage: serve_hot_swap.sh REPLAY FEED SERVE PYTHON SOURCE_DIR
+# no request is lost or fails. Usage: serve_hot_swap.sh REPLAY FEED SERVE PYTHON SOURCE_DIR (env SERVE_MODE:
+# pipeline.mode, default batched)
 set -euo pipefail
 replay=$1 feed=$2 serve=$3 python=$4 src=$5
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickinfer_serve_swap.XXXXXX")
@@ -27,6 +28,7 @@ dir = "$work/checkpoints"
 config = "$src/configs/default.toml"
 [pipeline]
 keys = 16
+mode = "${SERVE_MODE:-batched}"
 [feed]
 listen = "127.0.0.1:$feed_port"
 format = "capture"
