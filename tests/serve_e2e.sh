@@ -188,28 +188,31 @@ then
 fi
 
 # 5. Hostile datagrams straight at the daemon: a capture record whose price could overflow a book (2^60) is refused
-#    and counted as a decode failure, a record of the wrong size too, a datagram that is not MoldUDP64 is counted
-#    malformed; the one good add order before them is predicted.
+#    and counted as a decode failure, a record of the wrong size too, a packet 10^12 sequences ahead is refused
+#    (feed.max_gap) and does not make the next packet a duplicate, a datagram that is not MoldUDP64 is counted
+#    malformed; the two good add orders are predicted.
 feed_port=$(free_port)
 write_config "$feed_port" "" "" ""
 start_daemon "$work/serve.toml"
 "$py" - "$feed_port" <<'ENDPY'
 import socket, struct, sys
 port = int(sys.argv[1])
-def event(price, qty=100, ts=34_200_000_000_000):
+def event(price, qty=100, ts=34_200_000_000_000, oid=7):
     # feed::Event, 80 bytes: ts, order_id, new_order_id, price, qty, bid/ask price/qty, symbol, kind, side, aux, flags
-    return struct.pack("<qQQqqqqqqIBBBB", ts, 7, 0, price, qty, 0, 0, 0, 0, 0, 1, 1, 0, 0)  # kind 1 add, side 1 buy
+    return struct.pack("<qQQqqqqqqIBBBB", ts, oid, 0, price, qty, 0, 0, 0, 0, 0, 1, 1, 0, 0)  # kind 1 add, side 1 buy
 def packet(seq, *messages):
     body = b"".join(struct.pack(">H", len(m)) + m for m in messages)
     return b"HOSTILE   " + struct.pack(">QH", seq, len(messages)) + body
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for d in (packet(1, event(1_000_000)), packet(2, event(1 << 60)), packet(3, event(100)[:79]), b"not moldudp64"):
+for d in (packet(1, event(1_000_000)), packet(2, event(1 << 60)), packet(3, event(100)[:79]),
+          packet(10**12, event(1_000_100, oid=8)), packet(4, event(1_000_200, oid=9)), b"not moldudp64"):
     s.sendto(d, ("127.0.0.1", port))
 ENDPY
 # One feed thread takes datagrams in order: once the last one is reported, every one before it was handled.
 wait_for 10 grep -q "malformed packet skipped" "$work/serve.log" || fail "the malformed datagram was not reported"
 stop_daemon
-expect_summary "messages=3 decode_failures=2 malformed_packets=1 events=1 ok=1 gaps=0" || fail "the hostile datagrams"
+expect_summary "messages=4 decode_failures=2 malformed_packets=1 too_far_ahead_packets=1 events=2 ok=2 gaps=0" ||
+  fail "the hostile datagrams"
 
 echo "serve_e2e: 20000 events predicted as tickinfer-replay predicts them; injected faults counted exactly ($expect);" \
   "a subscriber that does not read was dropped; multicast: $multicast"

@@ -33,7 +33,7 @@ struct ServeConfig {
   std::size_t receive_buffer_bytes = 8 << 20;
   std::size_t feed_spin_us = 0;
   int feed_core = -1;
-  std::uint64_t max_gap = 0;  // MoldUDP64: a packet further ahead than this is refused (0: any)
+  std::uint64_t max_gap = 10'000'000;  // MoldUDP64: a packet further ahead than this is refused (0: any)
   Endpoint predictions_udp, predictions_tcp;
   std::size_t tcp_buffer_bytes = 1 << 20, max_subscribers = 16, udp_max_datagram = 1400;
   std::string predictions_interface = "127.0.0.1";
