@@ -186,15 +186,16 @@ TEST(ServeDaemonFeed, ANewSessionStartsFromEmptyBooksSoTheSameDayAgainPredictsTh
   EXPECT_EQ(d.feed->counters.ok.load(), 4000u);
 }
 
-TEST(ServeDaemonFeed, DirectModeRefusesAModelWithoutANativePlan) {
+// A Feed in direct mode over `model_file` (loaded with `engine`): what its constructor throws.
+void expect_direct_mode_refused(const std::string& model_file, Engine engine, const std::string& message) {
   ServeConfig c;
   c.mode = "direct";
   c.feed_format = "capture";
   c.feed_listen = {"127.0.0.1", 0};
   c.keys = 8;
   LoadOptions load;
-  load.engine = Engine::kLibTorch;
-  auto model = load_torchscript(std::string(TICKINFER_TEST_MODEL_DIR) + "/replay_mlp.pt", load);
+  load.engine = engine;
+  auto model = load_torchscript(std::string(TICKINFER_TEST_MODEL_DIR) + "/" + model_file, load);
   auto slot = std::make_shared<ModelSlot>(model);
   PipelineConfig pc;
   pc.keys = c.keys;
@@ -205,11 +206,22 @@ TEST(ServeDaemonFeed, DirectModeRefusesAModelWithoutANativePlan) {
   SymbolNames names(c.keys);
   try {
     Feed feed(c, schema, *pipeline, ring, times, names, [](const LogRecord&) {}, slot, {});
-    FAIL() << "a LibTorch-only model was taken for direct mode";
+    FAIL() << model_file << " was taken for direct mode";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
-    EXPECT_STREQ(e.what(), "pipeline.mode = \"direct\" runs the native engine, and the model has no native plan");
+    EXPECT_EQ(std::string(e.what()), message);
   }
+}
+
+TEST(ServeDaemonFeed, DirectModeRefusesASequenceModel) {
+  expect_direct_mode_refused("replay_gru.pt", Engine::kAuto,
+                             "pipeline.mode = \"direct\" predicts each event on its own; a sequence model (state per "
+                             "instrument) needs pipeline.mode = \"batched\"");
+}
+
+TEST(ServeDaemonFeed, DirectModeRefusesAModelWithoutANativePlan) {
+  expect_direct_mode_refused("replay_mlp.pt", Engine::kLibTorch,
+                             "pipeline.mode = \"direct\" runs the native engine, and the model has no native plan");
 }
 
 }  // namespace

@@ -120,6 +120,10 @@ Feed::Feed(const ServeConfig& c, const features::FeatureSchema& schema, Pipeline
       direct_(direct) {
   if (c.direct()) {
     const auto model = slot ? slot->current() : nullptr;
+    if (model && model->state_width() > 0)
+      throw Error(ErrorCode::kUnsupported,
+                  "pipeline.mode = \"direct\" predicts each event on its own; a sequence model (state per instrument) "
+                  "needs pipeline.mode = \"batched\"");
     if (!model || native::native_plan_of(*model) == nullptr)
       throw Error(ErrorCode::kUnsupported,
                   "pipeline.mode = \"direct\" runs the native engine, and the model has no native plan");
