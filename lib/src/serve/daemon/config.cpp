@@ -88,13 +88,16 @@ ServeConfig load_serve_config(const std::string& file, const std::vector<std::st
     if (!out.empty() && fs::path(out).is_relative() && !fs::exists(out) && fs::exists(base / out))
       out = (base / out).string();  // relative to the config file when not to the working directory
   };
-  auto size = [&](const toml::node& n, const std::string& key, std::size_t& out, std::int64_t lo, std::int64_t hi) {
+  auto integer = [&](const toml::node& n, const std::string& key, std::int64_t lo, std::int64_t hi) {
     const auto v = n.value_exact<std::int64_t>();
     if (!v) refuse(set_by, file, n, key, "expected an integer");
     if (*v < lo || *v > hi)
       refuse(set_by, file, n, key,
              std::to_string(*v) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    out = static_cast<std::size_t>(*v);
+    return *v;
+  };
+  auto size = [&](const toml::node& n, const std::string& key, std::size_t& out, std::int64_t lo, std::int64_t hi) {
+    out = static_cast<std::size_t>(integer(n, key, lo, hi));
   };
   auto one_of = [&](const toml::node& n, const std::string& key, std::string& out,
                     std::initializer_list<const char*> allowed) {
@@ -106,15 +109,8 @@ ServeConfig load_serve_config(const std::string& file, const std::vector<std::st
     }
     refuse(set_by, file, n, key, "'" + out + "' is not one of " + names);
   };
-  auto core = [&](const toml::node& n, const std::string& key, int& out) {
-    std::size_t v = 0;
-    const auto neg = n.value_exact<std::int64_t>();
-    if (neg && *neg == -1) {
-      out = -1;
-      return;
-    }
-    size(n, key, v, -1, 4095);
-    out = static_cast<int>(v);
+  auto core = [&](const toml::node& n, const std::string& key, int& out) {  // -1: not pinned
+    out = static_cast<int>(integer(n, key, -1, 4095));
   };
   for (auto&& [section_key, section] : root) {
     const std::string s(section_key.str());
@@ -162,25 +158,19 @@ ServeConfig load_serve_config(const std::string& file, const std::vector<std::st
         str(n, key, c.feed_interface);
       else if (key == "feed.format")
         one_of(n, key, c.feed_format, {"itch", "capture"});
-      else if (key == "feed.price_scale") {
-        std::size_t v = 0;
-        size(n, key, v, 1, std::int64_t{1} << 40);
-        c.price_scale = static_cast<std::int64_t>(v);
-      } else if (key == "feed.qty_scale") {
-        std::size_t v = 0;
-        size(n, key, v, 1, std::int64_t{1} << 40);
-        c.qty_scale = static_cast<std::int64_t>(v);
-      } else if (key == "feed.receive_buffer_bytes")
+      else if (key == "feed.price_scale")
+        c.price_scale = integer(n, key, 1, std::int64_t{1} << 40);
+      else if (key == "feed.qty_scale")
+        c.qty_scale = integer(n, key, 1, std::int64_t{1} << 40);
+      else if (key == "feed.receive_buffer_bytes")
         size(n, key, c.receive_buffer_bytes, 4096, 1 << 30);
       else if (key == "feed.spin_us")
         size(n, key, c.feed_spin_us, 0, 1'000'000);
       else if (key == "feed.core")
         core(n, key, c.feed_core);
-      else if (key == "feed.max_gap") {
-        std::size_t v = 0;
-        size(n, key, v, 0, std::int64_t{1} << 62);
-        c.max_gap = v;
-      } else if (key == "predictions.udp")
+      else if (key == "feed.max_gap")
+        c.max_gap = static_cast<std::uint64_t>(integer(n, key, 0, std::int64_t{1} << 62));
+      else if (key == "predictions.udp")
         c.predictions_udp = parse_endpoint(set_by, file, n, key);
       else if (key == "predictions.tcp")
         c.predictions_tcp = parse_endpoint(set_by, file, n, key);

@@ -117,6 +117,7 @@ Feed::Feed(const ServeConfig& c, const features::FeatureSchema& schema, Pipeline
             {.policy = feed::ParsePolicy::kSkip, .max_consecutive_framing_errors = ~std::uint32_t{0}}),
       instruments_(c.keys),
       features_(schema.size()),
+      capture_(c.feed_format == "capture"),
       direct_(direct) {
   if (c.direct()) {
     const auto model = slot ? slot->current() : nullptr;
@@ -232,7 +233,7 @@ void Feed::on_message(std::uint64_t sequence, std::span<const unsigned char> mes
   counters.messages.fetch_add(1, std::memory_order_relaxed);
   if (receiver_.stats().session_changes != sessions_seen_) new_session();
   feed::Event e{};
-  if (config_.feed_format == "capture") {
+  if (capture_) {
     if (message.size() != sizeof(feed::Event)) {
       counters.decode_failures.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -264,11 +265,11 @@ void Feed::on_message(std::uint64_t sequence, std::span<const unsigned char> mes
   const auto trade = features::classify_trade(e, slot->book);  // before: an execution's side may be in it
   slot->book.apply(e);
   slot->engine.update(e.ts_ns, slot->book, trade, features_);
-  times_.set(next_tag_, sequence, e.ts_ns);
   if (predictor_) {
     predict_here(e.symbol, sequence, e.ts_ns);
     return;
   }
+  times_.set(next_tag_, sequence, e.ts_ns);
   const SubmitStatus s = pipeline_.submit(producer_, static_cast<InstrumentKey>(e.symbol), features_, kNoDeadline,
                                           ring_.completion(next_tag_), receive_ns_);
   if (s == SubmitStatus::kAccepted) {
@@ -313,6 +314,7 @@ void Feed::predict_here(std::uint32_t key, std::uint64_t sequence, std::int64_t 
     ++unsent_;
   }
   if (direct_.ring != nullptr) {
+    times_.set(next_tag_, sequence, event_ns);  // what the output thread's record takes beyond the Result
     Result r;
     r.status = status;
     r.tag = next_tag_;

@@ -162,6 +162,7 @@ class Feed {
   std::uint64_t sessions_seen_ = 0;                       // MoldStats::session_changes when the books were last reset
   std::vector<std::unique_ptr<Instrument>> instruments_;  // by key (stock locate / capture symbol id)
   std::vector<float> features_;
+  bool capture_;  // feed.format: capture records (else ITCH 5.0 messages)
   std::int64_t receive_ns_ = 0;
   std::uint64_t next_tag_ = 0;  // accepted submits so far: the tag of the next one
 
